@@ -1,0 +1,2 @@
+export * from "./constants.js";
+export type * from "./rollout.js";
