@@ -1,2 +1,14 @@
+export * from "./challenge.js";
+export * from "./commitments.js";
 export * from "./constants.js";
+export * from "./errors.js";
+export * from "./grpo.js";
+export * from "./hex.js";
+export * from "./prf.js";
+export * from "./pyrandom.js";
+export * from "./randomness.js";
 export type * from "./rollout.js";
+export * from "./rvec.js";
+export * from "./sketch.js";
+export * from "./window-check.js";
+export * from "./windows.js";
