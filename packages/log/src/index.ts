@@ -1,1 +1,19 @@
-export const x = 1;
+export { formatHumanLine, formatJsonLine, type LogRecord } from "./format.js";
+export {
+  createLogger,
+  type LogFields,
+  type LogFileOptions,
+  type Logger,
+  type LoggerOptions,
+} from "./logger.js";
+export { MNEMONIC_MIN_WORDS, maskMnemonics } from "./mnemonic.js";
+export { isSecretFieldName, REDACTED, redactText, redactValue } from "./redact.js";
+export { globalSecrets, registerSecret, SecretRegistry } from "./secrets.js";
+export {
+  isVerbosityFlag,
+  LOG_LEVELS,
+  type LogLevel,
+  levelForVerbosity,
+  parseVerbosity,
+  type Verbosity,
+} from "./verbosity.js";
