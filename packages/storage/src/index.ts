@@ -1,0 +1,4 @@
+export * from "./errors.js";
+export * from "./object-store.js";
+export * from "./retry.js";
+export * from "./transfer-plan.js";
