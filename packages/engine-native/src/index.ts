@@ -1,0 +1,18 @@
+export { availableBackends, type Backend, type BackendReport, type CudaDevice } from "./backends.js";
+export { type ModelInfo, type ModelType, readModelConfig } from "./config.js";
+export { EngineError, type EngineErrorCode } from "./errors.js";
+export {
+  type LoadOptions,
+  loadModel,
+  type ProofModel,
+  type ProofModelDiagnostics,
+  type RolloutInput,
+  type RolloutProof,
+} from "./model.js";
+export { type RandomModelOptions, writeRandomModel } from "./random-model.js";
+export {
+  readSafetensorsHeader,
+  type SafetensorsEntry,
+  type TensorToWrite,
+  writeSafetensors,
+} from "./safetensors.js";
