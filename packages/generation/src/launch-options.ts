@@ -1,0 +1,139 @@
+import { GenerationConfigError } from "./errors.js";
+
+/**
+ * How to start a generation server. The miner maps its configuration onto this
+ * (GRAIL_PIPELINE_VLLM_GPU → gpuStart, GRAIL_PIPELINE_VLLM_TP → tp, GPU_MEM_UTIL → memFraction,
+ * MAX_MODEL_LEN → contextLength, MAX_NUM_SEQS → maxRunningRequests, DISABLE_CUDA_GRAPH → disableCudaGraph).
+ */
+export interface ServerLaunchOptions {
+  /** First GPU of the server's range [gpuStart, gpuStart + tp). */
+  gpuStart: number;
+  /** Tensor-parallel size: number of GPUs the server spans. */
+  tp: number;
+  /** SGLang --mem-fraction-static / vLLM --gpu-memory-utilization. */
+  memFraction: number;
+  /** Server context length (SGLang --context-length / vLLM --max-model-len). */
+  contextLength: number;
+  /** SGLang --max-running-requests / vLLM --max-num-seqs; null leaves the server default. */
+  maxRunningRequests?: number | null;
+  /** SGLang --disable-cuda-graph / vLLM --enforce-eager. */
+  disableCudaGraph: boolean;
+  /** Fixed port; a free loopback port is picked at every (re)start when absent. */
+  port?: number;
+  /** Bind address; loopback unless the server runs elsewhere (docker with host networking keeps it). */
+  host?: string;
+  /**
+   * Launch command that the server flags are appended to, e.g. `["python3", "-m", "sglang.launch_server"]`
+   * (bare metal) or a `docker run …` prefix. Tokens may contain `{gpus}`, `{port}` and `{host}`.
+   */
+  command?: readonly string[];
+  /** Run at shutdown after the process group is gone (e.g. `docker rm -f <name>`); same placeholders. */
+  stopCommand?: readonly string[];
+  /**
+   * `physical` (default, what the reference does): gpuStart names physical GPUs and the child gets
+   * CUDA_VISIBLE_DEVICES=gpuStart..gpuStart+tp-1. `relative`: indices count within the parent's
+   * CUDA_VISIBLE_DEVICES list and are translated to the physical ids it names.
+   */
+  gpuIndexing?: "physical" | "relative";
+  /** Extra flags appended after the generated ones. */
+  extraArgs?: readonly string[];
+  /** Extra environment for the child (applied last). */
+  env?: Readonly<Record<string, string>>;
+  /** How long to wait for health (GRAIL_PIPELINE_SERVER_TIMEOUT, default 300 s). */
+  startupTimeoutMs?: number;
+}
+
+export function validateLaunchOptions(options: ServerLaunchOptions): void {
+  const fail = (field: string, value: unknown, allowed: string) => {
+    throw new GenerationConfigError(`generation server option ${field}=${String(value)} must be ${allowed}`, {
+      field,
+      value,
+    });
+  };
+  if (!Number.isInteger(options.gpuStart) || options.gpuStart < 0)
+    fail("gpuStart", options.gpuStart, "an integer ≥ 0");
+  if (!Number.isInteger(options.tp) || options.tp < 1) fail("tp", options.tp, "an integer ≥ 1");
+  if (!(options.memFraction > 0 && options.memFraction <= 1))
+    fail("memFraction", options.memFraction, "in (0, 1]");
+  if (!Number.isInteger(options.contextLength) || options.contextLength < 1) {
+    fail("contextLength", options.contextLength, "an integer ≥ 1");
+  }
+  const mrr = options.maxRunningRequests;
+  if (mrr !== undefined && mrr !== null && (!Number.isInteger(mrr) || mrr < 1)) {
+    fail("maxRunningRequests", mrr, "an integer ≥ 1 or null");
+  }
+  if (
+    options.port !== undefined &&
+    (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)
+  ) {
+    fail("port", options.port, "an integer in [1, 65535]");
+  }
+  if (options.command !== undefined && options.command.length === 0)
+    fail("command", "[]", "a non-empty argv");
+}
+
+/**
+ * The CUDA_VISIBLE_DEVICES value for a server spanning [gpuStart, gpuStart + tp).
+ * @param parentVisible the parent's CUDA_VISIBLE_DEVICES (only read for `relative` indexing)
+ */
+export function serverGpuList(
+  gpuStart: number,
+  tp: number,
+  indexing: "physical" | "relative" = "physical",
+  parentVisible: string | undefined = process.env.CUDA_VISIBLE_DEVICES,
+): string {
+  const range = Array.from({ length: tp }, (_, i) => gpuStart + i);
+  if (indexing === "physical" || parentVisible === undefined || parentVisible.trim() === "") {
+    return range.join(",");
+  }
+  const visible = parentVisible
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const last = gpuStart + tp - 1;
+  if (last >= visible.length) {
+    throw new GenerationConfigError(
+      `generation GPUs [${gpuStart}, ${last}] exceed the ${visible.length} devices in CUDA_VISIBLE_DEVICES=${parentVisible}; lower GRAIL_PIPELINE_VLLM_GPU/VLLM_TP or expose more GPUs`,
+      { gpuStart, tp, parentVisible },
+    );
+  }
+  return range.map((i) => visible[i]).join(",");
+}
+
+/** Replaces `{gpus}`, `{port}`, `{host}` in each argv token. */
+export function substitute(tokens: readonly string[], values: Readonly<Record<string, string>>): string[] {
+  return tokens.map((token) => token.replace(/\{(\w+)\}/g, (whole, key: string) => values[key] ?? whole));
+}
+
+/**
+ * A docker launch prefix: the container sees only the server's GPUs (docker's `--gpus device=`),
+ * shares the host network so the loopback port works, and mounts the given host paths at the same
+ * location so model paths (and later weight-sync paths) mean the same inside.
+ */
+export function dockerCommand(input: {
+  image: string;
+  containerName: string;
+  mounts: readonly string[];
+  entrypoint: readonly string[];
+}): { command: string[]; stopCommand: string[] } {
+  const mounts = input.mounts.flatMap((m) => ["-v", `${m}:${m}`]);
+  return {
+    command: [
+      "docker",
+      "run",
+      "--rm",
+      "--name",
+      input.containerName,
+      "--gpus",
+      '"device={gpus}"',
+      "--network",
+      "host",
+      "--ipc",
+      "host",
+      ...mounts,
+      input.image,
+      ...input.entrypoint,
+    ],
+    stopCommand: ["docker", "rm", "-f", input.containerName],
+  };
+}

@@ -1,0 +1,80 @@
+import { type ServerLaunchOptions, substitute, validateLaunchOptions } from "../launch-options.js";
+import { freePort } from "../net.js";
+import { serverEnv } from "../sglang/launch.js";
+import type { LaunchSpec } from "../supervisor.js";
+
+export const VLLM_DEFAULT_COMMAND: readonly string[] = [
+  "python3",
+  "-m",
+  "vllm.entrypoints.openai.api_server",
+];
+export const VLLM_SERVED_MODEL_NAME = "vllm_active";
+/** --max-num-seqs when the miner gives none (GRAIL_PIPELINE_MAX_NUM_SEQS default). */
+export const VLLM_DEFAULT_MAX_NUM_SEQS = 64;
+
+/** Flags of spec miner-pipeline §4.5; the model is the stable symlink that weight sync re-points. */
+export function vllmServerArgs(input: {
+  symlinkPath: string;
+  host: string;
+  port: number;
+  tokenizer?: string | null;
+  options: ServerLaunchOptions;
+}): string[] {
+  const { options } = input;
+  const args = [
+    "--model",
+    input.symlinkPath,
+    "--served-model-name",
+    VLLM_SERVED_MODEL_NAME,
+    "--host",
+    input.host,
+    "--port",
+    String(input.port),
+    "--dtype",
+    "bfloat16",
+    "--kv-cache-dtype",
+    "auto",
+    "--tensor-parallel-size",
+    String(options.tp),
+    "--gpu-memory-utilization",
+    String(options.memFraction),
+    "--max-model-len",
+    String(options.contextLength),
+    "--max-num-seqs",
+    String(options.maxRunningRequests ?? VLLM_DEFAULT_MAX_NUM_SEQS),
+  ];
+  if (input.tokenizer) args.push("--tokenizer", input.tokenizer);
+  // Sleep mode makes /sleep, /wake_up and reload_weights available for in-place weight sync.
+  args.push("--enable-sleep-mode");
+  if (options.disableCudaGraph) args.push("--enforce-eager");
+  if (options.extraArgs) args.push(...options.extraArgs);
+  return args;
+}
+
+export async function vllmLaunchSpec(
+  symlinkPath: string,
+  options: ServerLaunchOptions,
+  tokenizer: string | null = null,
+): Promise<LaunchSpec> {
+  validateLaunchOptions(options);
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? (await freePort(host));
+  const command = options.command ?? VLLM_DEFAULT_COMMAND;
+  const env = serverEnv(options, command, {
+    ...process.env,
+    // vLLM's allocator must not inherit expandable segments, which break sleep mode.
+    PYTORCH_CUDA_ALLOC_CONF: "",
+    // Exposes /sleep, /wake_up and /collective_rpc.
+    VLLM_SERVER_DEV_MODE: "1",
+  });
+  const values = { gpus: env.CUDA_VISIBLE_DEVICES ?? "", port: String(port), host };
+  const [exe, ...prefixArgs] = substitute(command, values);
+  const spec: LaunchSpec = {
+    command: exe!,
+    args: [...prefixArgs, ...vllmServerArgs({ symlinkPath, host, port, tokenizer, options })],
+    env,
+    baseUrl: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`,
+  };
+  if (options.stopCommand) spec.stopCommand = substitute(options.stopCommand, values);
+  return spec;
+}
