@@ -1,0 +1,2 @@
+export * from "./chopsticks.js";
+export * from "./subtensor.js";
