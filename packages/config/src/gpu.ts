@@ -1,0 +1,136 @@
+import { ProtocolViolationError } from "@grail/protocol";
+import { type ProofEngineChoice, type ProofEngineKind, parseDeviceList, ValueProblem } from "./parse.js";
+import type { PipelineConfig } from "./types.js";
+
+/** The settings the GPU layout check reads. */
+export type GpuLayoutSettings = Pick<
+  PipelineConfig,
+  "generationGpu" | "tensorParallel" | "proofGpu" | "proofGpuIds" | "proofFlashAttn"
+> & { readonly proofEngine?: ProofEngineChoice };
+
+/** A layout that passed checkGpuLayout; indices are relative to CUDA_VISIBLE_DEVICES. */
+export interface GpuLayout {
+  readonly visibleDeviceCount: number;
+  /** [generationGpu, generationGpu + tensorParallel). */
+  readonly generationGpus: readonly number[];
+  /** One proof worker per entry. */
+  readonly proofGpus: readonly number[];
+  /** e.g. "visible GPUs 0..7; generation TP=4 on [0,1,2,3]; proof [4,5,6,7]". */
+  readonly summary: string;
+}
+
+/**
+ * Why GRAIL_PIPELINE_PROOF_FLASH_ATTN=true is refused: the flag chose FlashAttention-2 for the
+ * reference's HF proof model. Our proof engine has one attention implementation that follows the
+ * reference forward's numerics (spec protocol.md §10 item 1, miner-pipeline.md §11 item 6), so the
+ * flag would select nothing; accepting it would suggest a switch that does not exist.
+ */
+export const FLASH_ATTN_REFUSAL =
+  "GRAIL_PIPELINE_PROOF_FLASH_ATTN=true is refused: the proof engine has a single attention path that follows the reference forward's numerics (validators recompute with it), so the flag selects nothing; leave it false";
+
+/**
+ * Checks the pipeline's GPU layout against the number of visible devices: the generation range
+ * [VLLM_GPU, VLLM_GPU+TP) and every proof GPU (PROOF_GPU_IDS, or PROOF_GPU when empty) must be
+ * visible and ≥ 0, proof GPUs must not overlap generation or repeat, per-GPU proof-engine entries
+ * must name proof GPUs, and PROOF_FLASH_ATTN must be false. Throws ProtocolViolationError whose
+ * message shows the whole layout and every problem.
+ */
+export function checkGpuLayout(pipeline: GpuLayoutSettings, visibleDeviceCount: number): GpuLayout {
+  if (!Number.isSafeInteger(visibleDeviceCount) || visibleDeviceCount < 0) {
+    throw new RangeError(`visibleDeviceCount must be a whole number ≥ 0, got ${visibleDeviceCount}`);
+  }
+  const problems: string[] = [];
+  const tp = pipeline.tensorParallel;
+  if (!Number.isSafeInteger(tp) || tp < 1)
+    problems.push(`tensor parallelism ${tp} is not a whole number ≥ 1`);
+  const generationGpus = Number.isSafeInteger(tp) && tp >= 1 ? range(pipeline.generationGpu, tp) : [];
+  const proofGpus = pipeline.proofGpuIds.length > 0 ? [...pipeline.proofGpuIds] : [pipeline.proofGpu];
+
+  const visible = (g: number) => Number.isSafeInteger(g) && g >= 0 && g < visibleDeviceCount;
+  const badGeneration = generationGpus.filter((g) => !visible(g));
+  if (badGeneration.length > 0) {
+    problems.push(
+      `generation GPU${badGeneration.length > 1 ? "s" : ""} ${badGeneration.join(",")} ${badGeneration.length > 1 ? "are" : "is"} ${rangeReason(badGeneration, visibleDeviceCount)}`,
+    );
+  }
+  const seen = new Set<number>();
+  for (const g of proofGpus) {
+    if (seen.has(g)) {
+      problems.push(`proof GPU ${g} is listed twice`);
+      continue;
+    }
+    seen.add(g);
+    if (!visible(g)) problems.push(`proof GPU ${g} is ${rangeReason([g], visibleDeviceCount)}`);
+    else if (generationGpus.includes(g)) problems.push(`proof GPU ${g} overlaps generation`);
+  }
+  for (const gpu of Object.keys(pipeline.proofEngine?.perGpu ?? {}).map(Number)) {
+    if (!proofGpus.includes(gpu))
+      problems.push(`GRAIL_PIPELINE_PROOF_ENGINE names GPU ${gpu}, which is not a proof GPU`);
+  }
+  if (pipeline.proofFlashAttn) problems.push(FLASH_ATTN_REFUSAL);
+
+  const summary = [
+    visibleDeviceCount === 0 ? "visible GPUs none" : `visible GPUs 0..${visibleDeviceCount - 1}`,
+    `generation TP=${tp} on [${generationGpus.join(",")}]`,
+    `proof [${proofGpus.join(",")}]`,
+  ].join("; ");
+  if (problems.length > 0) {
+    throw new ProtocolViolationError(
+      `Pipeline GPU layout is invalid: ${summary} → ${problems.join("; ")}. GPU indices are relative to CUDA_VISIBLE_DEVICES; fix GRAIL_PIPELINE_VLLM_GPU, _VLLM_TP, _PROOF_GPU, _PROOF_GPU_IDS or CUDA_VISIBLE_DEVICES.`,
+      { visibleDeviceCount, generationGpus, proofGpus, problems },
+    );
+  }
+  return { visibleDeviceCount, generationGpus, proofGpus, summary };
+}
+
+function range(start: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start + i);
+}
+
+function rangeReason(gpus: readonly number[], count: number): string {
+  if (gpus.every((g) => g < 0)) return "negative";
+  return count === 0 ? "not visible (no GPU is visible)" : `out of range (visible GPUs are 0..${count - 1})`;
+}
+
+/**
+ * Maps a GPU index relative to CUDA_VISIBLE_DEVICES to the physical id a child process must be given
+ * in its own CUDA_VISIBLE_DEVICES. With CUDA_VISIBLE_DEVICES unset the index is already physical.
+ * Returns the entry as written (an index or a GPU-/MIG- UUID).
+ */
+export function physicalGpu(
+  relativeIndex: number,
+  cudaVisibleDevices: string | readonly string[] | null | undefined,
+): string {
+  if (!Number.isSafeInteger(relativeIndex) || relativeIndex < 0) {
+    throw new ProtocolViolationError(`GPU index ${relativeIndex} is not a whole number ≥ 0`, {
+      relativeIndex,
+    });
+  }
+  if (cudaVisibleDevices === null || cudaVisibleDevices === undefined) return String(relativeIndex);
+  let devices: readonly string[];
+  try {
+    devices =
+      typeof cudaVisibleDevices === "string" ? parseDeviceList(cudaVisibleDevices) : cudaVisibleDevices;
+  } catch (err) {
+    if (!(err instanceof ValueProblem)) throw err;
+    throw new ProtocolViolationError(
+      `CUDA_VISIBLE_DEVICES=${JSON.stringify(cudaVisibleDevices)} ${err.message}`,
+      {
+        cudaVisibleDevices,
+      },
+    );
+  }
+  const physical = devices[relativeIndex];
+  if (physical === undefined) {
+    throw new ProtocolViolationError(
+      `GPU index ${relativeIndex} is relative to CUDA_VISIBLE_DEVICES=${devices.join(",")}, which lists ${devices.length} device${devices.length === 1 ? "" : "s"}`,
+      { relativeIndex, cudaVisibleDevices: devices },
+    );
+  }
+  return physical;
+}
+
+/** The proof engine that runs on a proof GPU: its per-GPU entry, else the default. */
+export function proofEngineFor(choice: ProofEngineChoice, gpu: number): ProofEngineKind {
+  return choice.perGpu[gpu] ?? choice.default;
+}
