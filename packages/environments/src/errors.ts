@@ -1,0 +1,80 @@
+/** Base class of every error this package throws; `details` carries machine-readable context. */
+export class EnvironmentError extends Error {
+  readonly details: Readonly<Record<string, unknown>>;
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+}
+
+export class UnknownEnvironmentError extends EnvironmentError {
+  constructor(envId: string, known: readonly string[]) {
+    super(
+      `unknown environment id "${envId}": this miner serves ${known.join(", ")}; ` +
+        "check the checkpoint metadata's env_id",
+      { envId, known },
+    );
+  }
+}
+
+export class InvalidSplitError extends EnvironmentError {
+  constructor(envId: string, split: string, allowed: readonly string[]) {
+    super(
+      `environment "${envId}" has no split "${split}" (allowed: ${allowed.join(", ")}); ` +
+        "the validator rejects it too, so skip this checkpoint's window",
+      { envId, split, allowed },
+    );
+  }
+}
+
+export class InvalidThinkingModeError extends EnvironmentError {
+  constructor(value: unknown) {
+    super(`thinking_mode must be "instructed" or "native", got ${JSON.stringify(value)}`, { value });
+  }
+}
+
+export class DatasetMissingError extends EnvironmentError {
+  constructor(envId: string, path: string) {
+    super(
+      `dataset files for "${envId}" are not cached at ${path}; run \`pnpm datasets:fetch\` ` +
+        "(needs internet once) or point GRAIL_DATA_DIR at a cache that has them",
+      { envId, path },
+    );
+  }
+}
+
+export class DatasetIntegrityError extends EnvironmentError {
+  constructor(envId: string, file: string, problem: string) {
+    super(
+      `dataset cache for "${envId}" is not trustworthy (${file}: ${problem}); ` +
+        "delete it and run `pnpm datasets:fetch` again, otherwise problems would differ from the validator's",
+      { envId, file, problem },
+    );
+  }
+}
+
+export class DatasetFetchError extends EnvironmentError {
+  constructor(url: string, problem: string) {
+    super(`download failed for ${url}: ${problem}; check connectivity to the dataset hub and retry`, {
+      url,
+      problem,
+    });
+  }
+}
+
+export class SandboxUnavailableError extends EnvironmentError {
+  constructor(problem: string, details: Record<string, unknown> = {}) {
+    super(
+      `the Python sandbox cannot run (${problem}); install python3 (>= 3.11) or set GRAIL_PYTHON ` +
+        "to an interpreter, code environments cannot be scored without it",
+      details,
+    );
+  }
+}
+
+export class SandboxClosedError extends EnvironmentError {
+  constructor(what: string) {
+    super(`${what} was closed; create a new one before scoring more completions`, { what });
+  }
+}
