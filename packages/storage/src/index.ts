@@ -1,3 +1,6 @@
+export * from "./checkpoint-layout.js";
+export * from "./checkpoint-publish.js";
+export * from "./checkpoint-store.js";
 export * from "./dtype.js";
 export * from "./errors.js";
 export * from "./object-store.js";

@@ -1,0 +1,538 @@
+/**
+ * Consumer side of the trainer's checkpoints (spec/miner-pipeline.md §6): discovery
+ * through READY markers, metadata, FULL downloads verified against the manifest, DELTA
+ * chains reconstructed and checked against the weights hash, and a local cache that is
+ * only ever populated by atomic renames of fully verified directories.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { CHECKPOINT_PREFIX } from "@grail/protocol";
+import PQueue from "p-queue";
+import {
+  type CheckpointMetadata,
+  type CheckpointType,
+  checkpointDirKey,
+  checkpointMetadataKey,
+  checkpointSubPrefix,
+  chooseCheckpoint,
+  computeRetentionWindows,
+  DEFAULT_RETENTION,
+  isAnchorWindow,
+  missingMetadataFields,
+  parseCheckpointMetadata,
+  parseReadyMarker,
+  type ReadyMarker,
+  type RetentionPolicy,
+} from "./checkpoint-layout.js";
+import {
+  CheckpointIntegrityError,
+  CheckpointNotFoundError,
+  DeltaFormatError,
+  ObjectNotFoundError,
+  StorageError,
+  WeightsHashMismatchError,
+} from "./errors.js";
+import type { ObjectStoreClient } from "./object-store.js";
+import { loadStateDict, type StateDict, writeSafetensors } from "./safetensors.js";
+import { decodeSparseDelta } from "./sparse-codec.js";
+import { applySparseDelta, weightsHash } from "./weights.js";
+
+export interface CheckpointStoreOptions {
+  /** Read client for the trainer's bucket (the trainer's committed read keys). */
+  reader: ObjectStoreClient;
+  /** `<GRAIL_CACHE_DIR>/checkpoints`. */
+  cacheRoot: string;
+  retention?: Partial<RetentionPolicy>;
+  /** Files downloaded at once for one checkpoint (reference: 8). */
+  fileConcurrency?: number;
+  /** Orphaned `.partial` dirs without a parsable PID are removed after this age. */
+  stalePartialMs?: number;
+  log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+const NON_WEIGHT_SKIP = new Set([
+  "model.safetensors",
+  "model.safetensors.index.json",
+  "model.safetensors.index.json.gz",
+  "metadata.json",
+  "FULL",
+  "DELTA",
+  "manifest.sig",
+]);
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 8 * 1024 * 1024 }))
+    hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** Checks every manifest entry's sha256; returns the first problem or null when all match. */
+export async function verifyManifest(dir: string, manifest: Record<string, string>): Promise<string | null> {
+  for (const [name, expected] of Object.entries(manifest)) {
+    const path = join(dir, name);
+    try {
+      const actual = await sha256File(path);
+      if (actual !== expected) return `${name}: sha256 ${actual} != manifest ${expected}`;
+    } catch {
+      return `${name}: missing`;
+    }
+  }
+  return null;
+}
+
+async function listFilesRecursive(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await listFilesRecursive(p)));
+    else if (entry.isFile()) out.push(p);
+  }
+  return out;
+}
+
+export class CheckpointStore {
+  readonly cacheRoot: string;
+  private readonly reader: ObjectStoreClient;
+  private readonly retention: RetentionPolicy;
+  private readonly fileConcurrency: number;
+  private readonly stalePartialMs: number;
+  private readonly log: (event: string, fields: Record<string, unknown>) => void;
+  private readonly metadataCache = new Map<string, CheckpointMetadata>();
+  private readonly locks = new Map<number, Promise<unknown>>();
+
+  constructor(opts: CheckpointStoreOptions) {
+    if (opts.reader.role !== "read") {
+      throw new StorageError(
+        "the checkpoint store reads with the read client; it was given the write client",
+        {
+          role: opts.reader.role,
+        },
+      );
+    }
+    this.reader = opts.reader;
+    this.cacheRoot = opts.cacheRoot;
+    this.retention = { ...DEFAULT_RETENTION, ...opts.retention };
+    this.fileConcurrency = opts.fileConcurrency ?? 8;
+    this.stalePartialMs = opts.stalePartialMs ?? 3_600_000;
+    this.log = opts.log ?? (() => undefined);
+  }
+
+  // -------------------------------------------------------------- discovery
+
+  /** Every READY marker under `grail/checkpoints/` (paginated listing). */
+  async listReady(): Promise<ReadyMarker[]> {
+    const objects = await this.reader.list(CHECKPOINT_PREFIX);
+    return objects.map((o) => parseReadyMarker(o.key)).filter((m): m is ReadyMarker => m !== null);
+  }
+
+  /** The checkpoint window valid for `window` (§5.7), or null when none is ready. */
+  async latestReadyCheckpoint(window: number): Promise<number | null> {
+    return chooseCheckpoint(await this.listReady(), window);
+  }
+
+  /** Metadata for a window, DELTA first then FULL (§5.7); null when neither exists. */
+  async getMetadata(window: number): Promise<CheckpointMetadata | null> {
+    return (await this.fetchMetadata(window, "DELTA")) ?? (await this.fetchMetadata(window, "FULL"));
+  }
+
+  /** Only metadata that passes validation is cached, so a corrected re-publish is seen. */
+  async fetchMetadata(window: number, type: CheckpointType): Promise<CheckpointMetadata | null> {
+    const cacheKey = `${window}/${type}`;
+    const cached = this.metadataCache.get(cacheKey);
+    if (cached) return cached;
+    let bytes: Buffer;
+    try {
+      bytes = (await this.reader.download(checkpointMetadataKey(window, type))).bytes;
+    } catch (err) {
+      if (err instanceof ObjectNotFoundError) return null;
+      throw err;
+    }
+    let payload: Record<string, unknown>;
+    try {
+      payload = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+    } catch (err) {
+      throw new CheckpointIntegrityError(
+        `${checkpointMetadataKey(window, type)} is not valid JSON; the trainer's publish is broken`,
+        { window, type },
+        { cause: err },
+      );
+    }
+    const meta = parseCheckpointMetadata(payload, window, type);
+    if (missingMetadataFields(meta).length === 0) this.metadataCache.set(cacheKey, meta);
+    return meta;
+  }
+
+  async readyWindowOf(window: number): Promise<number | null> {
+    const objects = await this.reader.list(`${checkpointDirKey(window)}/`);
+    for (const o of objects) {
+      const m = parseReadyMarker(o.key);
+      if (m && m.checkpointWindow === window) return m.readyWindow;
+    }
+    return null;
+  }
+
+  // ------------------------------------------------------------ local cache
+
+  localDir(window: number): string {
+    return join(this.cacheRoot, `checkpoint-${window}`);
+  }
+
+  /** A cached checkpoint counts only when its local manifest is non-empty and every file matches. */
+  async isCachedAndVerified(window: number): Promise<boolean> {
+    const dir = this.localDir(window);
+    try {
+      const local = JSON.parse(await readFile(join(dir, "metadata.json"), "utf8")) as {
+        file_manifest?: unknown;
+      };
+      const manifest = local.file_manifest as Record<string, string> | undefined;
+      if (!manifest || typeof manifest !== "object" || Object.keys(manifest).length === 0) return false;
+      return (await verifyManifest(dir, manifest)) === null;
+    } catch {
+      return false;
+    }
+  }
+
+  private partialDir(stem: string): string {
+    return join(this.cacheRoot, `${stem}.${process.pid}.${randomBytes(4).toString("hex")}.partial`);
+  }
+
+  /**
+   * Makes checkpoint `window` available locally and returns its directory: the verified
+   * cache entry, a FULL download, or a DELTA reconstruction. Throws a typed error
+   * (not ready, missing link, integrity, hash mismatch); nothing unverified is installed.
+   */
+  async getCheckpoint(window: number): Promise<string> {
+    const previous = this.locks.get(window) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.materialize(window));
+    this.locks.set(window, run);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(window) === run) this.locks.delete(window);
+    }
+  }
+
+  private async materialize(window: number): Promise<string> {
+    const started = Date.now();
+    const local = this.localDir(window);
+    if (await this.isCachedAndVerified(window)) return local;
+    await rm(local, { recursive: true, force: true });
+
+    // Slow path prefers FULL: anchors are the most reliable recovery points.
+    const metadata =
+      (await this.fetchMetadata(window, "FULL")) ?? (await this.fetchMetadata(window, "DELTA"));
+    const ready = await this.readyWindowOf(window);
+    if (ready === null) {
+      throw new CheckpointNotFoundError(
+        `checkpoint-${window} has no READY marker yet (upload in progress or never published); retry later`,
+        { window },
+      );
+    }
+    const tmp = this.partialDir(`checkpoint-${window}`);
+    await mkdir(tmp, { recursive: true });
+    try {
+      let method: string;
+      if (metadata?.checkpoint_type === "DELTA") {
+        await this.reconstructDelta(metadata, tmp);
+        method = "delta";
+      } else if (metadata && Object.keys(metadata.file_manifest).length > 0) {
+        await this.downloadFull(metadata, tmp);
+        method = "full";
+      } else {
+        await this.mirrorFullPrefix(window, tmp);
+        method = "mirror";
+      }
+      await rm(local, { recursive: true, force: true });
+      await rename(tmp, local);
+      this.log("checkpoint_ready", { window, method, seconds: (Date.now() - started) / 1000 });
+      return local;
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      // The manifests we hold may describe a publish the trainer has since corrected.
+      this.metadataCache.clear();
+      throw err;
+    }
+  }
+
+  /**
+   * Downloads the manifest's files into `dir` and verifies each sha256. Downloads are
+   * staged under `.downloads/` keyed by the object, so a restarted process resumes a
+   * partially downloaded multi-GB file instead of starting over.
+   */
+  private async downloadManifestFiles(
+    meta: CheckpointMetadata,
+    type: CheckpointType,
+    dir: string,
+  ): Promise<void> {
+    const prefix = checkpointSubPrefix(meta.window, type);
+    const queue = new PQueue({ concurrency: this.fileConcurrency });
+    const staging = join(this.cacheRoot, ".downloads", `checkpoint-${meta.window}`, type);
+    await Promise.all(
+      Object.entries(meta.file_manifest).map(([name, expected]) =>
+        queue.add(async () => {
+          const key = `${prefix}/${name}`;
+          const stagePath = join(staging, name);
+          try {
+            await this.reader.downloadToFile(key, stagePath);
+          } catch (err) {
+            if (err instanceof ObjectNotFoundError) {
+              throw new CheckpointNotFoundError(
+                `checkpoint-${meta.window} ${type} lists ${name} in its manifest but s3://${this.reader.bucket}/${key} is missing`,
+                { window: meta.window, key },
+                { cause: err },
+              );
+            }
+            throw err;
+          }
+          const actual = await sha256File(stagePath);
+          if (actual !== expected) {
+            await rm(stagePath, { force: true });
+            throw new CheckpointIntegrityError(
+              `checkpoint-${meta.window} ${type}/${name} failed verification: sha256 ${actual} != manifest ${expected} ` +
+                `(s3://${this.reader.bucket}/${key}); the corrupt file was discarded, nothing was loaded`,
+              { window: meta.window, key, expected, actual },
+            );
+          }
+          const target = join(dir, name);
+          await mkdir(dirname(target), { recursive: true });
+          await rename(stagePath, target);
+        }),
+      ),
+    );
+    await rm(staging, { recursive: true, force: true });
+  }
+
+  private async downloadFull(meta: CheckpointMetadata, dir: string): Promise<void> {
+    await this.downloadManifestFiles(meta, "FULL", dir);
+    await writeFile(
+      join(dir, "metadata.json"),
+      JSON.stringify(
+        {
+          window: meta.window,
+          file_manifest: meta.file_manifest,
+          training_config: meta.training_config,
+          git_commit: meta.git_commit,
+          created_at: meta.created_at,
+          model_name: meta.model_name,
+        },
+        null,
+        2,
+      ),
+    );
+  }
+
+  /** No usable metadata: mirror everything under FULL/ (stripping `.gz`), unverified, as the reference. */
+  private async mirrorFullPrefix(window: number, dir: string): Promise<void> {
+    const prefix = `${checkpointSubPrefix(window, "FULL")}/`;
+    const objects = await this.reader.list(prefix);
+    if (objects.length === 0) {
+      throw new CheckpointNotFoundError(`checkpoint-${window} has no metadata and no files under ${prefix}`, {
+        window,
+      });
+    }
+    const queue = new PQueue({ concurrency: this.fileConcurrency });
+    await Promise.all(
+      objects
+        .filter((o) => !o.key.endsWith("/"))
+        .map((o) =>
+          queue.add(async () => {
+            let rel = o.key.slice(prefix.length);
+            if (rel.endsWith(".gz")) rel = rel.slice(0, -3);
+            const target = join(dir, rel);
+            await mkdir(dirname(target), { recursive: true });
+            await writeFile(target, (await this.reader.download(`${prefix}${rel}`)).bytes);
+          }),
+        ),
+    );
+  }
+
+  // ----------------------------------------------------- delta reconstruction
+
+  private async loadDelta(meta: CheckpointMetadata) {
+    const tmp = this.partialDir(`delta-${meta.window}`);
+    await mkdir(tmp, { recursive: true });
+    try {
+      await this.downloadManifestFiles(meta, "DELTA", tmp);
+      let info: { format?: unknown };
+      try {
+        info = JSON.parse(await readFile(join(tmp, "delta_metadata.json"), "utf8"));
+      } catch (err) {
+        throw new CheckpointIntegrityError(
+          `checkpoint-${meta.window} DELTA has no readable delta_metadata.json`,
+          { window: meta.window },
+          { cause: err },
+        );
+      }
+      const payloadPath = join(tmp, "delta_sparse.bin.zst");
+      const compressed = await readFile(payloadPath).catch(() => {
+        throw new CheckpointIntegrityError(`checkpoint-${meta.window} DELTA has no delta_sparse.bin.zst`, {
+          window: meta.window,
+        });
+      });
+      try {
+        return await decodeSparseDelta(compressed, String(info.format));
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        const Err = err instanceof DeltaFormatError ? DeltaFormatError : CheckpointIntegrityError;
+        throw new Err(
+          `checkpoint-${meta.window} DELTA is unusable: ${err.message}; nothing was loaded`,
+          { ...err.details, window: meta.window },
+          { cause: err },
+        );
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Walks back via prev_window to a verified cached checkpoint or a FULL, oldest delta first. */
+  private async buildChain(
+    target: CheckpointMetadata,
+  ): Promise<{ baseDir: string; chain: CheckpointMetadata[] }> {
+    const chain: CheckpointMetadata[] = [];
+    let current = target;
+    const seen = new Set<number>();
+    while (current.checkpoint_type === "DELTA") {
+      chain.push(current);
+      seen.add(current.window);
+      const prev = current.prev_window;
+      if (prev === null) {
+        throw new CheckpointIntegrityError(`DELTA checkpoint-${current.window} has no prev_window`, {
+          window: current.window,
+        });
+      }
+      if (seen.has(prev)) {
+        throw new CheckpointIntegrityError(`delta chain loops at checkpoint-${prev}`, { window: prev });
+      }
+      if (await this.isCachedAndVerified(prev))
+        return { baseDir: this.localDir(prev), chain: chain.reverse() };
+      let prevMeta: CheckpointMetadata | null = null;
+      if (isAnchorWindow(prev, this.retention)) prevMeta = await this.fetchMetadata(prev, "FULL");
+      prevMeta ??= await this.getMetadata(prev);
+      if (!prevMeta) {
+        throw new CheckpointNotFoundError(
+          `delta chain for checkpoint-${target.window} is broken: no metadata for link checkpoint-${prev}`,
+          { window: target.window, missing: prev },
+        );
+      }
+      current = prevMeta;
+    }
+    const baseDir = await this.getCheckpoint(current.window);
+    return { baseDir, chain: chain.reverse() };
+  }
+
+  private async reconstructDelta(target: CheckpointMetadata, outDir: string): Promise<void> {
+    const { baseDir, chain } = await this.buildChain(target);
+    let state: StateDict = await loadStateDict(baseDir);
+    for (const link of chain) {
+      const updates = await this.loadDelta(link);
+      state = applySparseDelta(state, updates, { inPlace: true });
+    }
+    const final = chain[chain.length - 1] ?? target;
+    if (final.weights_hash) {
+      const actual = await weightsHash(state);
+      if (actual !== final.weights_hash) {
+        throw new WeightsHashMismatchError(
+          `reconstructed checkpoint-${final.window} (base ${baseDir}, ${chain.length} delta(s)) hashes to ${actual}, ` +
+            `metadata weights_hash is ${final.weights_hash}; the result was discarded`,
+          { window: final.window, expected: final.weights_hash, actual },
+        );
+      }
+    }
+    await writeSafetensors(join(outDir, "model.safetensors"), state, { format: "pt" });
+    for (const entry of await readdir(baseDir, { withFileTypes: true })) {
+      const name = entry.name;
+      if (!entry.isFile() || NON_WEIGHT_SKIP.has(name) || name.startsWith("READY")) continue;
+      if (name.startsWith("model-") && name.endsWith(".safetensors")) continue;
+      await copyFile(join(baseDir, name), join(outDir, name));
+    }
+    const manifest: Record<string, string> = {};
+    for (const file of await listFilesRecursive(outDir))
+      manifest[relative(outDir, file)] = await sha256File(file);
+    await writeFile(
+      join(outDir, "metadata.json"),
+      JSON.stringify(
+        {
+          window: final.window,
+          file_manifest: manifest,
+          training_config: final.training_config,
+          git_commit: final.git_commit,
+          created_at: final.created_at,
+          model_name: final.model_name,
+          checkpoint_type: "FULL",
+          reconstructed_from_delta: true,
+          original_anchor_window: final.anchor_window,
+          weights_hash: final.weights_hash,
+        },
+        null,
+        2,
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------- retention
+
+  /**
+   * §6.8 cleanup: removes `checkpoint-<W>` dirs outside the retention set, orphaned
+   * `.partial` dirs whose owner process is gone (or, without a parsable PID, older than
+   * an hour) and download staging of windows no longer kept.
+   */
+  async cleanupLocal(currentWindow: number): Promise<{ removed: string[] }> {
+    const keep = computeRetentionWindows(currentWindow, this.retention);
+    const removed: string[] = [];
+    let entries: string[];
+    try {
+      entries = await readdir(this.cacheRoot);
+    } catch {
+      return { removed };
+    }
+    for (const name of entries) {
+      const path = join(this.cacheRoot, name);
+      if (name.endsWith(".partial") && (name.startsWith("checkpoint-") || name.startsWith("delta-"))) {
+        const pid = Number(name.split(".").at(-3));
+        const orphan =
+          Number.isInteger(pid) && pid > 0 ? !processAlive(pid) : await olderThan(path, this.stalePartialMs);
+        if (orphan) {
+          await rm(path, { recursive: true, force: true });
+          removed.push(name);
+        }
+        continue;
+      }
+      const m = /^checkpoint-(\d+)$/.exec(name);
+      if (m && !keep.has(Number(m[1]))) {
+        await rm(path, { recursive: true, force: true });
+        removed.push(name);
+      }
+    }
+    const staging = join(this.cacheRoot, ".downloads");
+    for (const name of await readdir(staging).catch(() => [] as string[])) {
+      const m = /^checkpoint-(\d+)$/.exec(name);
+      if (m && !keep.has(Number(m[1]))) {
+        await rm(join(staging, name), { recursive: true, force: true });
+        removed.push(`.downloads/${name}`);
+      }
+    }
+    return { removed };
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function olderThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await stat(path)).mtimeMs > ms;
+  } catch {
+    return false;
+  }
+}
