@@ -24,7 +24,9 @@ const flag = (name, fallback) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
-const out = resolve(args.find((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--")) ?? "sample-window.parquet");
+const out = resolve(
+  args.find((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--")) ?? "sample-window.parquet",
+);
 const groups = flag("--groups", 4);
 const completion = flag("--completion", 96);
 const prompt = 48;
@@ -81,6 +83,11 @@ for (let g = 0; g < groups; g++) {
   }
 }
 
-const metadata = windowFileMetadata({ hotkey, windowStart, rowCount: rows.length, timestampSeconds: 1712345678.5 });
+const metadata = windowFileMetadata({
+  hotkey,
+  windowStart,
+  rowCount: rows.length,
+  timestampSeconds: 1712345678.5,
+});
 await writeWindowFile(rows, metadata, out);
 console.log(JSON.stringify({ path: out, rows: rows.length, hotkey, windowStart }));
