@@ -1,6 +1,7 @@
 export * from "./datasets/bundled.js";
 export * from "./datasets/cache.js";
 export * from "./datasets/catalog.js";
+export * from "./datasets/cli.js";
 export * from "./datasets/fetch.js";
 export * from "./datasets/splits.js";
 export * from "./datasets/store.js";

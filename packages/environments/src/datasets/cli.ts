@@ -1,0 +1,89 @@
+import { parseArgs } from "node:util";
+import { EnvironmentError } from "../errors.js";
+import { defaultDataDir } from "./cache.js";
+import { DATASET_IDS, DATASETS, type DatasetId } from "./catalog.js";
+import { DEFAULT_HUB_URL, fetchDatasets } from "./fetch.js";
+
+const USAGE = `Usage: datasets:fetch [options]
+
+Downloads the MBPP, HumanEval, GSM8K and MATH parquet files at pinned hub commits and writes the
+verified JSONL cache the miner reads ($GRAIL_DATA_DIR/datasets, default ~/.cache/grail-ts).
+
+Options:
+  --data-dir DIR            cache root (default: $GRAIL_DATA_DIR or ~/.cache/grail-ts)
+  --only LIST               comma-separated subset of: ${DATASET_IDS.join(", ")}
+  --revision ID=REV         fetch another commit or branch of one dataset (repeatable)
+  --hub URL                 hub base URL (default ${DEFAULT_HUB_URL})
+  --allow-row-count-mismatch  keep tables whose row counts differ from the reference
+  -h, --help                this text`;
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** `pnpm datasets:fetch`; returns the process exit code. */
+export async function runDatasetsFetchCli(
+  argv: readonly string[],
+  io: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) },
+): Promise<number> {
+  let values: ReturnType<typeof parse>["values"];
+  try {
+    values = parse(argv).values;
+  } catch (e) {
+    io.err(`${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const only = values.only ? values.only.split(",").map((s) => s.trim()) : [...DATASET_IDS];
+  const unknown = only.filter((d) => !(DATASET_IDS as readonly string[]).includes(d));
+  if (unknown.length > 0) {
+    io.err(`unknown dataset(s) ${unknown.join(", ")}; choose from ${DATASET_IDS.join(", ")}`);
+    return 2;
+  }
+  const revisions: Partial<Record<DatasetId, string>> = {};
+  for (const r of values.revision ?? []) {
+    const [id, rev] = r.split("=", 2);
+    if (!id || !rev || !(id in DATASETS)) {
+      io.err(`--revision wants ID=REV with ID in ${DATASET_IDS.join(", ")}, got "${r}"`);
+      return 2;
+    }
+    revisions[id as DatasetId] = rev;
+  }
+  const dataDir = values["data-dir"] ?? defaultDataDir();
+  try {
+    const fetched = await fetchDatasets({
+      dataDir,
+      datasets: only as DatasetId[],
+      revisions,
+      hubUrl: values.hub ?? DEFAULT_HUB_URL,
+      allowRowCountMismatch: values["allow-row-count-mismatch"] ?? false,
+      log: io.out,
+    });
+    io.out(
+      `cached ${fetched.map((f) => `${f.dataset}@${f.revision.slice(0, 10)}`).join(", ")} under ${dataDir}`,
+    );
+    return 0;
+  } catch (e) {
+    io.err(e instanceof EnvironmentError ? e.message : String((e as Error).stack ?? e));
+    return 1;
+  }
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    options: {
+      "data-dir": { type: "string" },
+      only: { type: "string" },
+      revision: { type: "string", multiple: true },
+      hub: { type: "string" },
+      "allow-row-count-mismatch": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+}

@@ -1,0 +1,253 @@
+import { createHash } from "node:crypto";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parquetWriteBuffer } from "hyparquet-writer";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  CacheDirectorySource,
+  DATASETS,
+  DatasetFetchError,
+  DatasetIntegrityError,
+  DatasetMissingError,
+  DatasetStore,
+  fetchDatasets,
+  readManifest,
+  runDatasetsFetchCli,
+} from "../src/index.js";
+
+const FIXTURES = resolve(import.meta.dirname, "fixtures");
+const tmpDirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), "grail-datasets-"));
+  tmpDirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe("the JSONL cache is verified on load", () => {
+  it("loads the fixtures through their manifests", async () => {
+    const src = new CacheDirectorySource(FIXTURES, { requireCatalogCounts: false });
+    expect(await src.table("gsm8k", "main", "train")).toHaveLength(4);
+    expect((await readManifest(FIXTURES, "mbpp")).tables.map((t) => t.rows)).toEqual([3, 2, 1]);
+  });
+  it("refuses fixture-sized tables where the production counts are required", async () => {
+    const src = new CacheDirectorySource(FIXTURES);
+    await expect(src.table("humaneval", "openai_humaneval", "test")).rejects.toThrow(/reference has 164/);
+  });
+  it("detects a tampered file", async () => {
+    const dir = tmp();
+    cpSync(join(FIXTURES, "datasets"), join(dir, "datasets"), { recursive: true });
+    const file = join(dir, "datasets/gsm8k/main/test.jsonl");
+    writeFileSync(file, readFileSync(file, "utf8").replace("12", "13"));
+    const src = new CacheDirectorySource(dir, { requireCatalogCounts: false });
+    await expect(src.table("gsm8k", "main", "test")).rejects.toThrow(DatasetIntegrityError);
+    expect(await src.table("gsm8k", "main", "train")).toHaveLength(4);
+  });
+  it("says how to fix a missing cache", async () => {
+    const src = new CacheDirectorySource(tmp());
+    const err = await new DatasetStore(src).mbpp("train").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatasetMissingError);
+    expect((err as Error).message).toMatch(/pnpm datasets:fetch/);
+  });
+});
+
+/** A loopback stand-in for the hub's three endpoints, serving parquet files the test wrote. */
+class FakeHub {
+  readonly files = new Map<string, Uint8Array>();
+  readonly requests: string[] = [];
+  private server: Server | null = null;
+  url = "";
+  corrupt: string | null = null;
+
+  constructor(
+    readonly repo: string,
+    readonly commit: string,
+  ) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const path = decodeURIComponent(req.url ?? "");
+      this.requests.push(path);
+      const revPrefix = `/api/datasets/${this.repo}/revision/`;
+      const treePrefix = `/api/datasets/${this.repo}/tree/${this.commit}/`;
+      const filePrefix = `/datasets/${this.repo}/resolve/${this.commit}/`;
+      if (path.startsWith(revPrefix)) {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify({ id: this.repo, sha: this.commit }));
+      } else if (path.startsWith(treePrefix)) {
+        const dir = path.slice(treePrefix.length);
+        const entries = [...this.files.entries()]
+          .filter(([p]) => p.startsWith(`${dir}/`))
+          .map(([p, bytes]) => ({
+            type: "file",
+            path: p,
+            size: bytes.byteLength,
+            lfs: { oid: createHash("sha256").update(bytes).digest("hex"), size: bytes.byteLength },
+          }));
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify([{ type: "file", path: `${dir}/README.md`, size: 3 }, ...entries]));
+      } else if (path.startsWith(filePrefix) && this.files.has(path.slice(filePrefix.length))) {
+        const rel = path.slice(filePrefix.length);
+        const bytes = this.files.get(rel) as Uint8Array;
+        res.end(rel === this.corrupt ? Buffer.from(bytes).fill(0, 100, 110) : bytes);
+      } else {
+        res.statusCode = 404;
+        res.end("not found");
+      }
+    });
+    await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => this.server?.close(() => r()));
+  }
+}
+
+function mbppParquet(
+  rows: { task_id: number; text: string; code: string; test_list: string[]; setup: string }[],
+) {
+  return new Uint8Array(
+    parquetWriteBuffer({
+      columnData: [
+        { name: "task_id", data: rows.map((r) => BigInt(r.task_id)) },
+        { name: "text", data: rows.map((r) => r.text) },
+        { name: "code", data: rows.map((r) => r.code) },
+        { name: "test_list", data: rows.map((r) => r.test_list) },
+        { name: "test_setup_code", data: rows.map((r) => r.setup) },
+        { name: "challenge_test_list", data: rows.map(() => []) },
+      ],
+      // The layout the hub's pyarrow writer produces: nullable columns, 3-level LIST groups.
+      schema: [
+        { name: "schema", num_children: 6 },
+        { name: "task_id", type: "INT64", repetition_type: "OPTIONAL" },
+        { name: "text", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
+        { name: "code", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
+        { name: "test_list", repetition_type: "OPTIONAL", converted_type: "LIST", num_children: 1 },
+        { name: "list", repetition_type: "REPEATED", num_children: 1 },
+        { name: "element", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
+        { name: "test_setup_code", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
+        { name: "challenge_test_list", repetition_type: "OPTIONAL", converted_type: "LIST", num_children: 1 },
+        { name: "list", repetition_type: "REPEATED", num_children: 1 },
+        { name: "element", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
+      ],
+    }),
+  );
+}
+
+const mbppRow = (i: number) => ({
+  task_id: 100 + i,
+  text: `Write a function that returns ${i}.`,
+  code: `def f${i}():\r\n    return ${i}`,
+  test_list: [`assert f${i}() == ${i}`],
+  setup: i === 2 ? "base = 1" : "",
+});
+
+describe("fetching from the hub (loopback stand-in)", () => {
+  const commit = "0123456789abcdef0123456789abcdef01234567";
+  const hub = new FakeHub(DATASETS.mbpp.repo, commit);
+  beforeAll(async () => {
+    const rows = Array.from({ length: 12 }, (_, i) => mbppRow(i));
+    // train is split over two shards to check they are concatenated in name order.
+    hub.files.set("full/train-00001-of-00002.parquet", mbppParquet(rows.slice(3, 5)));
+    hub.files.set("full/train-00000-of-00002.parquet", mbppParquet(rows.slice(0, 3)));
+    hub.files.set("full/validation-00000-of-00001.parquet", mbppParquet(rows.slice(5, 7)));
+    hub.files.set("full/test-00000-of-00001.parquet", mbppParquet(rows.slice(7, 12)));
+    await hub.start();
+  });
+  afterAll(() => hub.stop());
+
+  it("converts parquet shards to the verified JSONL cache with a manifest", async () => {
+    const dataDir = tmp();
+    const lines: string[] = [];
+    const fetched = await fetchDatasets({
+      dataDir,
+      datasets: ["mbpp"],
+      revisions: { mbpp: "main" },
+      hubUrl: hub.url,
+      allowRowCountMismatch: true,
+      log: (l) => lines.push(l),
+    });
+    expect(fetched[0]?.revision).toBe(commit);
+    expect(fetched[0]?.tables.map((t) => [t.split, t.rows])).toEqual([
+      ["train", 5],
+      ["validation", 2],
+      ["test", 5],
+    ]);
+    expect(fetched[0]?.tables[0]?.files).toEqual([
+      "full/train-00000-of-00002.parquet",
+      "full/train-00001-of-00002.parquet",
+    ]);
+    const manifest = await readManifest(dataDir, "mbpp");
+    expect(manifest.revision).toBe(commit);
+    const trainSources = manifest.tables[0]?.sources ?? [];
+    expect(trainSources.map((s) => [s.rows, s.sha256.length])).toEqual([
+      [3, 64],
+      [2, 64],
+    ]);
+    const store = new DatasetStore(new CacheDirectorySource(dataDir, { requireCatalogCounts: false }));
+    const train = await store.mbpp("train");
+    // 5 HF-train rows, then int(5·0.8) = 4 test rows in Random(42) order ([3, 1, 2, 4, 0] → 110, 108, 109, 111).
+    expect(train.map((r) => r.task_id)).toEqual([100, 101, 102, 103, 104, 110, 108, 109, 111]);
+    expect(train[0]).toEqual({
+      task_id: 100,
+      text: "Write a function that returns 0.",
+      code: "def f0():\r\n    return 0",
+      test_list: ["assert f0() == 0"],
+      test_setup_code: "",
+      test_imports: [],
+    });
+    expect(lines.some((l) => l.includes("is commit"))).toBe(true);
+  });
+
+  it("refuses tables whose row counts differ from the reference", async () => {
+    await expect(
+      fetchDatasets({ dataDir: tmp(), datasets: ["mbpp"], revisions: { mbpp: commit }, hubUrl: hub.url }),
+    ).rejects.toThrow(/reference has 374/);
+  });
+
+  it("refuses a download whose sha256 differs from the hub's listing", async () => {
+    hub.corrupt = "full/validation-00000-of-00001.parquet";
+    try {
+      await expect(
+        fetchDatasets({
+          dataDir: tmp(),
+          datasets: ["mbpp"],
+          revisions: { mbpp: commit },
+          hubUrl: hub.url,
+          allowRowCountMismatch: true,
+        }),
+      ).rejects.toThrow(DatasetIntegrityError);
+    } finally {
+      hub.corrupt = null;
+    }
+  });
+
+  it("runs as the datasets:fetch command", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+    const dataDir = tmp();
+    const args = ["--data-dir", dataDir, "--only", "mbpp", "--hub", hub.url, "--revision", `mbpp=${commit}`];
+    expect(await runDatasetsFetchCli([...args, "--allow-row-count-mismatch"], io)).toBe(0);
+    expect(out.at(-1)).toMatch(/cached mbpp@0123456789/);
+    expect((await readManifest(dataDir, "mbpp")).tables).toHaveLength(3);
+    expect(await runDatasetsFetchCli(args, io)).toBe(1);
+    expect(err.at(-1)).toMatch(/reference has 374/);
+    expect(await runDatasetsFetchCli(["--only", "sat"], io)).toBe(2);
+    expect(await runDatasetsFetchCli(["--bogus"], io)).toBe(2);
+  });
+
+  it("reports HTTP failures with the URL", async () => {
+    const err = await fetchDatasets({ dataDir: tmp(), datasets: ["gsm8k"], hubUrl: hub.url }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DatasetFetchError);
+    expect((err as Error).message).toMatch(/HTTP 404/);
+  });
+});
