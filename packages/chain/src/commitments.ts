@@ -1,4 +1,3 @@
-import type { Codec } from "@polkadot/types/types";
 import type { SubtensorClient } from "./client.js";
 import { commitmentFirstFieldBytes, decodeCommitmentText } from "./commitment-codec.js";
 import { type BucketCredentials, parseCredentialCommitment } from "./credentials.js";

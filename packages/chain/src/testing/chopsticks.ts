@@ -29,8 +29,12 @@ export interface LocalChopsticks {
   readonly pid: number;
   /** One JSON-RPC call over HTTP (dev_* methods included). */
   rpc<T = unknown>(method: string, params?: unknown[]): Promise<T>;
-  /** Builds `count` blocks (dev_newBlock) and returns the new head's hash. */
-  newBlock(count?: number): Promise<string>;
+  /**
+   * Builds `count` blocks (dev_newBlock) and returns the new head's hash.
+   * `unsafeBlockHeight` numbers the first new block (skipping numbers), to pass block-based
+   * rate limits without building every block in between.
+   */
+  newBlock(count?: number, options?: { unsafeBlockHeight?: number }): Promise<string>;
   /**
    * dev_setStorage: raw `[key, value]` pairs, or chopsticks' decoded form
    * `{ Pallet: { Item: value | [[keys], value][] } }` encoded with the runtime's metadata.
@@ -161,7 +165,8 @@ export async function startLocalChopsticks(options: LocalChopsticksOptions): Pro
     if (body.error) throw new Error(`${method} failed: ${body.error.message} (${body.error.code})`);
     return body.result as T;
   };
-  const newBlock = (count = 1) => rpc<string>("dev_newBlock", [{ count }]);
+  const newBlock = (count = 1, options: { unsafeBlockHeight?: number } = {}) =>
+    rpc<string>("dev_newBlock", [{ count, ...options }]);
   const pendingExtrinsics = () => rpc<string[]>("author_pendingExtrinsics");
   const buildBlockWhenPending = async ({ timeoutMs = 30_000, pollMs = 25 } = {}) => {
     const deadline = Date.now() + timeoutMs;

@@ -97,10 +97,12 @@ export async function registerSubnet(
   hotkey: string,
 ): Promise<number> {
   // The genesis network rate limit (blocks between registrations) would reject a fresh chain.
-  await chopsticks.setStorage({ SubtensorModule: { NetworkRateLimit: 0 } });
+  // Raw pair: the decoded form treats 0 as "remove", which reads back as the default 10.
+  const rateLimit = api.query.subtensorModule!.networkRateLimit!;
+  await chopsticks.setStorage([[rateLimit.key(), api.createType("u64", 0).toHex(true)]]);
   const call = api.tx.subtensorModule!.registerNetwork!;
-  // spec 218 takes (hotkey, mechid); newer runtimes take (hotkey) only.
-  const tx = call.meta.args.length >= 2 ? call(hotkey, 0) : call(hotkey);
+  // spec 218 takes (hotkey, mechid) and accepts only mechanism 1 (dynamic); newer runtimes take (hotkey).
+  const tx = call.meta.args.length >= 2 ? call(hotkey, 1) : call(hotkey);
   const included = await submitAndBuild(chopsticks, api, tx, coldkey);
   const added = included.events.find((e) => e.section === "subtensorModule" && e.method === "NetworkAdded");
   if (!added?.data[0]) throw new Error("register_network did not emit NetworkAdded");
