@@ -66,6 +66,8 @@ export class GenerationServer {
   private modelPath: string;
   private loaded: string | null = null;
   private servedName: string | null = null;
+  /** True while syncWeights runs: its own restart must not touch `loaded`. */
+  private syncing = false;
 
   private constructor(
     private readonly options: GenerationServerOptions,
@@ -92,8 +94,6 @@ export class GenerationServer {
       if (!this.syncing) this.loaded = null;
     });
   }
-
-  private syncing = false;
 
   /** Launches the server on `modelPath` and waits until it is healthy and warmed up. */
   static async start(modelPath: string, options: GenerationServerOptions): Promise<GenerationServer> {

@@ -175,7 +175,7 @@ const alive = (pid: number) => {
   }
 };
 
-describe.skipIf(!existsSync(nativeCliPath))("supervised native server (real child process)", () => {
+describe("supervised native server (real child process)", () => {
   let root: string;
   let ckptA: string;
   let ckptB: string;
@@ -197,6 +197,11 @@ describe.skipIf(!existsSync(nativeCliPath))("supervised native server (real chil
   const prompts = Array.from({ length: 32 }, (_, i) => [i % 50, (3 * i) % 50]);
 
   beforeAll(async () => {
+    if (!existsSync(nativeCliPath)) {
+      throw new Error(
+        `${nativeCliPath} is missing: build first (pnpm turbo run build --filter @grail/generation)`,
+      );
+    }
     root = await mkdtemp(path.join(tmpdir(), "grail-launch-"));
     ckptA = await writeBigramModelDir(path.join(root, "checkpoint-10"), {
       vocabSize: 64,
