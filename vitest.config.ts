@@ -2,8 +2,9 @@ import { defineConfig } from "vitest/config";
 
 // Workspace packages export their TypeScript sources under the "source" condition,
 // so tests run against src/ without a prior build. Child-process tests use dist/,
-// which `pnpm test` builds first.
-const conditions = ["source", "import", "node", "default"];
+// which `pnpm test` builds first. No "import" here: vitest hands these conditions to
+// Node, and a forced "import" makes CommonJS dependencies require() ESM builds.
+const conditions = ["source", "node"];
 
 export default defineConfig({
   resolve: { conditions },
@@ -14,6 +15,5 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",
-    reporters: process.env.CI ? ["default"] : ["default"],
   },
 });
