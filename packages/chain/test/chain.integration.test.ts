@@ -56,29 +56,41 @@ async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<
   }
 }
 
-/** A loopback TCP proxy that can cut every connection and refuse new ones, like a node going away. */
+/**
+ * A loopback TCP proxy that can cut every connection, refuse new ones (a node going
+ * away), or silently stop forwarding on the open ones (a half-open socket).
+ */
 async function startDroppingProxy(targetPort: number) {
-  const sockets = new Set<Socket>();
+  const links = new Set<{ down: Socket; up: Socket; stalled: boolean }>();
   let refusing = false;
   let refused = 0;
-  const server: Server = createServer((downstream) => {
+  const server: Server = createServer((down) => {
     if (refusing) {
       refused++;
-      downstream.destroy();
+      down.destroy();
       return;
     }
-    const upstream = connect(targetPort, "127.0.0.1");
-    for (const s of [downstream, upstream]) {
-      sockets.add(s);
-      s.on("close", () => sockets.delete(s));
-      s.on("error", () => {
-        downstream.destroy();
-        upstream.destroy();
-      });
+    const link = { down, up: connect(targetPort, "127.0.0.1"), stalled: false };
+    links.add(link);
+    const end = () => {
+      link.down.destroy();
+      link.up.destroy();
+      links.delete(link);
+    };
+    link.down.on("data", (chunk) => link.stalled || link.up.write(chunk));
+    link.up.on("data", (chunk) => link.stalled || link.down.write(chunk));
+    for (const s of [link.down, link.up]) {
+      s.on("close", end);
+      s.on("error", end);
     }
-    downstream.pipe(upstream).pipe(downstream);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const destroyAll = () => {
+    for (const link of links) {
+      link.down.destroy();
+      link.up.destroy();
+    }
+  };
   return {
     port: (server.address() as { port: number }).port,
     get refused() {
@@ -87,12 +99,13 @@ async function startDroppingProxy(targetPort: number) {
     refuse(on: boolean) {
       refusing = on;
     },
-    dropAll() {
-      for (const s of sockets) s.destroy();
+    dropAll: destroyAll,
+    stallExisting() {
+      for (const link of links) link.stalled = true;
     },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
+        destroyAll();
         server.close(() => resolve());
       }),
   };
@@ -214,6 +227,34 @@ describe("a real subtensor runtime (spec 218 under chopsticks)", () => {
 
       await chopsticks.newBlock(1);
       expect(await viaProxy.currentBlock()).toBe(before + 1);
+      await waitUntil(() => heads.includes(before + 1));
+      unsubscribe();
+    } finally {
+      await viaProxy.close();
+      await proxy.close();
+    }
+  }, 60_000);
+
+  it("replaces a connection that stays open but stops answering", async () => {
+    const proxy = await startDroppingProxy(chopsticks.port);
+    const viaProxy = await SubtensorClient.connect({
+      url: `ws://127.0.0.1:${proxy.port}`,
+      callPolicy: { timeoutMs: 500, attempts: 1, backoffBaseMs: 10 },
+      rebuildAfterFailures: 2,
+    });
+    try {
+      const heads: number[] = [];
+      const unsubscribe = await viaProxy.subscribeNewHeads((h) => heads.push(h.number));
+      const before = await viaProxy.currentBlock();
+
+      proxy.stallExisting();
+      await expect(viaProxy.currentBlock()).rejects.toBeInstanceOf(ChainCallError);
+      expect(viaProxy.rebuildCount).toBe(0);
+      await expect(viaProxy.currentBlock()).rejects.toBeInstanceOf(ChainCallError);
+      await waitUntil(() => viaProxy.rebuildCount === 1);
+
+      expect(await viaProxy.currentBlock()).toBe(before);
+      await chopsticks.newBlock(1);
       await waitUntil(() => heads.includes(before + 1));
       unsubscribe();
     } finally {
