@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { applyRepetitionPenalty, candidateDistribution, SeededRandom, sampleToken } from "../src/index.js";
+import {
+  applyRepetitionPenalty,
+  candidateDistribution,
+  SeededRandom,
+  sampleToken,
+  topKIds,
+} from "../src/index.js";
 
 const logits = () => Float32Array.from([1.0, 3.0, 2.0, -1.0, 0.5]);
 const base = { temperature: 1, topP: 1, topK: -1, repetitionPenalty: 1 };
@@ -46,5 +52,25 @@ describe("sampler", () => {
     expect(draw(7)).toEqual(freq);
     const { ids, probs } = candidateDistribution(logits(), base);
     for (const [i, id] of ids.entries()) expect(Math.abs(freq[id]! - probs[i]!)).toBeLessThan(0.015);
+  });
+});
+
+describe("top-k selection", () => {
+  it("matches a full sort, ties broken by the lower id", () => {
+    const random = new SeededRandom(11);
+    const values = Float32Array.from({ length: 5000 }, () => Math.round(random.next() * 200) / 10);
+    const sorted = Array.from({ length: values.length }, (_, i) => i).sort(
+      (a, b) => values[b]! - values[a]! || a - b,
+    );
+    for (const k of [1, 2, 50, 777]) expect(topKIds(values, k)).toEqual(sorted.slice(0, k));
+  });
+
+  it("samples the untruncated softmax without sorting, with the right frequencies", () => {
+    const random = new SeededRandom(3);
+    const counts = new Array(5).fill(0);
+    for (let i = 0; i < 20_000; i++) counts[sampleToken(logits(), [], base, random)]++;
+    const { ids, probs } = candidateDistribution(logits(), base);
+    for (const [i, id] of ids.entries())
+      expect(Math.abs(counts[id]! / 20_000 - probs[i]!)).toBeLessThan(0.015);
   });
 });

@@ -46,6 +46,8 @@ function mix32(x: number): number {
 export class BigramLogitsModel implements LogitsModel {
   readonly info: { vocabSize: number; eosTokenId: number };
   private readonly rowCache = new Map<number, Float32Array>();
+  /** Rows kept in memory: about 64 MiB whatever the vocabulary size. */
+  private readonly maxCachedRows: number;
 
   constructor(readonly spec: BigramModelSpec) {
     if (!Number.isInteger(spec.vocabSize) || spec.vocabSize < 2) {
@@ -55,6 +57,7 @@ export class BigramLogitsModel implements LogitsModel {
       throw new GenerationConfigError(`bigram eosTokenId ${spec.eosTokenId} outside the vocabulary`, {});
     }
     this.info = { vocabSize: spec.vocabSize, eosTokenId: spec.eosTokenId };
+    this.maxCachedRows = Math.max(1, Math.floor((64 * 1024 * 1024) / (4 * spec.vocabSize)));
   }
 
   row(previous: number): Float32Array {
@@ -69,7 +72,7 @@ export class BigramLogitsModel implements LogitsModel {
       row[v] = (h / 4294967296 - 0.5) * 2 * scale;
     }
     row[eosTokenId]! += eosBias;
-    if (this.rowCache.size < 65_536) this.rowCache.set(key, row);
+    if (this.rowCache.size < this.maxCachedRows) this.rowCache.set(key, row);
     return row;
   }
 

@@ -51,6 +51,40 @@ function argmax(values: Float32Array): number {
   return best;
 }
 
+/** Ids of the k largest logits, highest first (ties: lower id first), in O(V log k). */
+export function topKIds(logits: Float32Array, k: number): number[] {
+  const better = (a: number, b: number) => logits[a]! > logits[b]! || (logits[a] === logits[b] && a < b);
+  // Min-heap (by `better`) of the best k seen so far; its root is the weakest kept id.
+  const heap: number[] = [];
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && better(heap[m]!, heap[l]!)) m = l;
+      if (r < heap.length && better(heap[m]!, heap[r]!)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (let id = 0; id < logits.length; id++) {
+    if (heap.length < k) {
+      heap.push(id);
+      for (let i = heap.length - 1; i > 0; ) {
+        const parent = (i - 1) >> 1;
+        if (!better(heap[parent]!, heap[i]!)) break;
+        [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+        i = parent;
+      }
+    } else if (better(id, heap[0]!)) {
+      heap[0] = id;
+      siftDown(0);
+    }
+  }
+  return heap.sort((a, b) => (better(a, b) ? -1 : 1));
+}
+
 /**
  * The candidate ids and their probabilities after temperature, top-k and top-p, highest first.
  * Exposed for tests; `sampleToken` draws from it.
@@ -59,11 +93,10 @@ export function candidateDistribution(
   logits: Float32Array,
   params: Pick<NativeSamplingParams, "temperature" | "topK" | "topP">,
 ): { ids: number[]; probs: number[] } {
-  const order = Array.from({ length: logits.length }, (_, i) => i).sort(
-    (a, b) => logits[b]! - logits[a]! || a - b,
-  );
-  const k = params.topK > 0 ? Math.min(params.topK, order.length) : order.length;
-  const kept = order.slice(0, k);
+  const kept =
+    params.topK > 0 && params.topK < logits.length
+      ? topKIds(logits, params.topK)
+      : Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => logits[b]! - logits[a]! || a - b);
   const max = logits[kept[0]!]!;
   const weights = kept.map((id) => Math.exp((logits[id]! - max) / params.temperature));
   const total = weights.reduce((a, b) => a + b, 0);
@@ -81,9 +114,31 @@ export function candidateDistribution(
     }
   }
   const ids = kept.slice(0, Math.max(1, cut));
-  const kept2 = probs.slice(0, ids.length);
-  const mass = kept2.reduce((a, b) => a + b, 0);
-  return { ids, probs: kept2.map((p) => p / mass) };
+  const keptProbs = probs.slice(0, ids.length);
+  const mass = keptProbs.reduce((a, b) => a + b, 0);
+  return { ids, probs: keptProbs.map((p) => p / mass) };
+}
+
+// Reused across calls: one vocabulary-sized buffer instead of an allocation per sampled token.
+let weightBuffer = new Float64Array(0);
+
+/** Plain softmax sampling over the whole vocabulary (no truncation), without sorting. */
+function sampleFull(logits: Float32Array, temperature: number, random: SeededRandom): number {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let total = 0;
+  if (weightBuffer.length < logits.length) weightBuffer = new Float64Array(logits.length);
+  const weights = weightBuffer;
+  for (let i = 0; i < logits.length; i++) {
+    weights[i] = Math.exp((logits[i]! - max) / temperature);
+    total += weights[i]!;
+  }
+  let u = random.next() * total;
+  for (let i = 0; i < logits.length; i++) {
+    u -= weights[i]!;
+    if (u < 0) return i;
+  }
+  return argmax(logits);
 }
 
 /** Draws the next token; temperature 0 is greedy. `logits` is modified by the repetition penalty. */
@@ -95,6 +150,7 @@ export function sampleToken(
 ): number {
   applyRepetitionPenalty(logits, context, params.repetitionPenalty);
   if (params.temperature <= 0) return argmax(logits);
+  if (params.topK <= 0 && params.topP >= 1) return sampleFull(logits, params.temperature, random);
   const { ids, probs } = candidateDistribution(logits, params);
   let u = random.next();
   for (let i = 0; i < ids.length; i++) {
