@@ -3,7 +3,8 @@
 // what was built and, when CUDA was skipped, why. Incremental: reruns only what changed.
 //
 // Environment: GRAIL_ENGINE_CUDA=0 skips CUDA, =1 fails when it cannot be built; GRAIL_ENGINE_CUDA_ARCHS
-// overrides the SM list (e.g. "90"); GRAIL_ENGINE_PORTABLE=1 builds without -march=native.
+// overrides the SM list (e.g. "90"); GRAIL_ENGINE_PORTABLE=1 builds without -march=native;
+// GRAIL_ENGINE_KERNEL_TEST=1 also builds build/Release/cuda_kernel_test (CUDA kernels vs CPU references).
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -22,8 +23,12 @@ function fail(message) {
 }
 
 function findHeaders() {
-  const napiHeaders = join(dirname(require.resolve("node-api-headers/package.json")), "include");
-  const addonApi = dirname(require.resolve("node-addon-api/package.json"));
+  // Overridable for machines without node_modules (the headers are then copied next to the sources).
+  const napiHeaders =
+    process.env.GRAIL_NODE_API_HEADERS ??
+    join(dirname(require.resolve("node-api-headers/package.json")), "include");
+  const addonApi =
+    process.env.GRAIL_NODE_ADDON_API ?? dirname(require.resolve("node-addon-api/package.json"));
   if (!existsSync(join(napiHeaders, "node_api.h"))) fail(`node_api.h not found in ${napiHeaders}`);
   if (!existsSync(join(addonApi, "napi.h"))) fail(`napi.h not found in ${addonApi}`);
   return { napiHeaders, addonApi };
@@ -103,6 +108,9 @@ const run = (args) => {
 };
 run(["-S", pkgDir, "-B", buildDir, ...defs]);
 run(["--build", buildDir, "-j", String(Math.max(1, cpus().length))]);
+if (cuda.build && process.env.GRAIL_ENGINE_KERNEL_TEST === "1") {
+  run(["--build", buildDir, "--target", "grail_cuda_kernel_test"]);
+}
 
 const info = {
   addon: "grail_engine.node",
