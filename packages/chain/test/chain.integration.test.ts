@@ -239,7 +239,8 @@ describe("a real subtensor runtime (spec 218 under chopsticks)", () => {
     const proxy = await startDroppingProxy(chopsticks.port);
     const viaProxy = await SubtensorClient.connect({
       url: `ws://127.0.0.1:${proxy.port}`,
-      callPolicy: { timeoutMs: 500, attempts: 1, backoffBaseMs: 10 },
+      // generous enough for a loaded CI machine; the stalled calls each wait this long
+      callPolicy: { timeoutMs: 2_000, attempts: 1, backoffBaseMs: 10 },
       rebuildAfterFailures: 2,
     });
     try {

@@ -16,7 +16,7 @@ describe("connecting", () => {
     const warnings: Array<Record<string, unknown> | undefined> = [];
     const error = await SubtensorClient.connect({
       url,
-      connectTimeoutMs: 400,
+      connectTimeoutMs: 1_500,
       reconnect: { initialDelayMs: 10, maxDelayMs: 80 },
       logger: { debug() {}, info() {}, warn: (_m, meta) => warnings.push(meta) },
     }).catch((e: unknown) => e);
