@@ -344,6 +344,7 @@ export class ProcessSupervisor extends EventEmitter {
     // The leader may be gone while workers of its group linger: always finish with SIGKILL to the group.
     this.killGroup(running, "SIGKILL");
     await running.exited;
+    await this.groupGone(running);
     if (running.spec.stopCommand && running.spec.stopCommand.length > 0) {
       const [cmd, ...args] = running.spec.stopCommand;
       await new Promise<void>((resolve) => {
@@ -362,6 +363,25 @@ export class ProcessSupervisor extends EventEmitter {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
     }
+  }
+
+  /**
+   * SIGKILL is delivered asynchronously: members of the group (a TP worker holding a GPU) can
+   * outlive the leader's exit by a few milliseconds. Wait until the group is empty, bounded,
+   * so that a restart or the next server never races the old one for GPU memory.
+   */
+  private async groupGone(running: RunningChild, timeoutMs = 5_000): Promise<void> {
+    if (running.pid <= 0) return;
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        process.kill(-running.pid, 0);
+      } catch {
+        return;
+      }
+      await sleep(10);
+    }
+    this.o.logger.warn(`[${this.o.name}] process group ${running.pid} still has members after SIGKILL`);
   }
 
   private killGroupNow(signal: NodeJS.Signals): void {
