@@ -20,6 +20,12 @@ export interface LocalChopsticksOptions {
   readonly startupTimeoutMs?: number;
   /** chopsticks' LOG_LEVEL; its output is kept for error messages only. */
   readonly logLevel?: "error" | "warn" | "info" | "debug";
+  /**
+   * Path to chopsticks' `chopsticks.cjs`. By default it is resolved from this package
+   * (a dev dependency here), then from the working directory, so a package that lists
+   * @acala-network/chopsticks among its own dependencies can start it too.
+   */
+  readonly bin?: string;
 }
 
 export interface LocalChopsticks {
@@ -55,11 +61,37 @@ export interface LocalChopsticks {
 }
 
 function chopsticksBin(): string {
-  const require = createRequire(import.meta.url);
-  // …/@acala-network/chopsticks/dist/cjs/index.js → …/@acala-network/chopsticks/chopsticks.cjs
-  const main = require.resolve("@acala-network/chopsticks");
-  return path.resolve(path.dirname(main), "..", "..", "chopsticks.cjs");
+  const bases = [import.meta.url, path.join(process.cwd(), "noop.js")];
+  for (const base of bases) {
+    try {
+      // …/@acala-network/chopsticks/dist/cjs/index.js → …/@acala-network/chopsticks/chopsticks.cjs
+      const main = createRequire(base).resolve("@acala-network/chopsticks");
+      return path.resolve(path.dirname(main), "..", "..", "chopsticks.cjs");
+    } catch {
+      // try the next base
+    }
+  }
+  throw new Error("@acala-network/chopsticks is not installed; add it (1.5.1) to the package that starts it");
 }
+
+/**
+ * Preloaded into the chopsticks process: once its parent is gone it removes its temp
+ * dir and exits, so a test runner killed by a signal leaves no runtime behind.
+ */
+const PARENT_WATCH = `const { isMainThread } = require("node:worker_threads");
+if (isMainThread) {
+  const parent = process.ppid;
+  setInterval(() => {
+    try {
+      process.kill(parent, 0);
+    } catch {
+      require("node:fs").rmSync(__dirname, { recursive: true, force: true });
+      process.kill(process.pid, "SIGTERM");
+      setTimeout(() => process.kill(process.pid, "SIGKILL"), 3000).unref();
+    }
+  }, 500).unref();
+}
+`;
 
 const LISTENING = /listening on http:\/\/([\d.]+):(\d+)/;
 const running = new Set<ChildProcess>();
@@ -99,8 +131,11 @@ export async function startLocalChopsticks(options: LocalChopsticksOptions): Pro
       "",
     ].join("\n"),
   );
+  const preload = path.join(dir, "parent-watch.cjs");
+  await writeFile(preload, PARENT_WATCH);
   installExitHook();
-  const child = spawn(process.execPath, [chopsticksBin(), `--config=${configPath}`], {
+  const bin = options.bin ?? chopsticksBin();
+  const child = spawn(process.execPath, ["--require", preload, bin, `--config=${configPath}`], {
     cwd: dir,
     env: { ...process.env, LOG_LEVEL: options.logLevel ?? "info", NO_COLOR: "1", FORCE_COLOR: "0" },
     stdio: ["ignore", "pipe", "pipe"],
