@@ -1,0 +1,40 @@
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Files the proof pool starts workers from. */
+export interface WorkerEntryPoints {
+  /** `node <this> ` with GRAIL_WORKER_IPC=1 serves the IPC protocol (dist/main.js). */
+  main: string;
+  /** Piscina task file of the in-process topology (dist/thread.js). */
+  thread: string;
+  /** The torch worker (python/torch_worker.py). */
+  torch: string;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Where the built worker lives. Under a test runner this module runs from src/, while processes
+ * and threads need the compiled JavaScript in dist/ (built by `pnpm build`).
+ */
+export function workerEntryPoints(): WorkerEntryPoints {
+  const appRoot = resolve(here, "..");
+  const dist = join(appRoot, "dist");
+  return {
+    main: join(dist, "main.js"),
+    thread: join(dist, "thread.js"),
+    torch: join(appRoot, "python", "torch_worker.py"),
+  };
+}
+
+/** Throws a clear error when the worker has not been built. */
+export function assertWorkerBuilt(entry: WorkerEntryPoints = workerEntryPoints()): void {
+  for (const p of [entry.main, entry.thread]) {
+    if (!existsSync(p)) {
+      throw new Error(
+        `${p} is missing: build the worker first ("pnpm turbo run build --filter @grail/worker")`,
+      );
+    }
+  }
+}

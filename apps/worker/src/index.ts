@@ -1,0 +1,26 @@
+export {
+  type BatchFile,
+  BatchFileError,
+  type DebugBatch,
+  defaultCacheDir,
+  modelNameOf,
+  newestCachedCheckpoint,
+  readBatchFile,
+  type SyntheticOptions,
+  syntheticBatch,
+  writeBatchFile,
+} from "./batch-file.js";
+export { type CliReport, runCli, USAGE } from "./cli.js";
+export {
+  compareRollout,
+  LOGPROB_MEDIAN_DEV_LIMIT,
+  type ProofValues,
+  type RolloutComparison,
+  samplePositions,
+} from "./compare.js";
+export { WorkerCore, type WorkerCoreOptions } from "./core.js";
+export { type EngineLoadOptions, type EngineModel, loadNativeModel, type ModelLoader } from "./engine.js";
+export { assertWorkerBuilt, type WorkerEntryPoints, workerEntryPoints } from "./entry-points.js";
+export { WORKER_ENV } from "./ipc-main.js";
+export { type IpcWorkerExit, type IpcWorkerOptions, serveIpc } from "./ipc-worker.js";
+export { proveBatch } from "./prove-batch.js";

@@ -1,0 +1,40 @@
+/** Base of the pool's errors: `details` carries the context a log line or an operator needs. */
+export class ProofPoolError extends Error {
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+}
+
+/** A worker could not be started, did not say hello, speaks another protocol, or failed to load. */
+export class WorkerStartError extends ProofPoolError {}
+
+/** A worker died, hung, or answered a request badly; the pool restarts it. */
+export class WorkerFailure extends ProofPoolError {}
+
+/** A group was not proved: it failed on every attempt, its checkpoint is gone, or the pool closed. */
+export class GroupDroppedError extends ProofPoolError {
+  readonly groupId: string;
+  readonly reason: string;
+
+  constructor(groupId: string, reason: string, details: Record<string, unknown> = {}) {
+    super(`group ${groupId} dropped: ${reason}`, { groupId, ...details });
+    this.groupId = groupId;
+    this.reason = reason;
+  }
+}
+
+/** The group was generated with a checkpoint the workers no longer hold. */
+export class StaleCheckpointError extends GroupDroppedError {}
+
+/** The pool was shut down before the group was proved. */
+export class PoolClosedError extends GroupDroppedError {}
+
+/** Input that can never be proved (empty group, bad tokens, bad prompt length). */
+export class InvalidGroupError extends ProofPoolError {}
+
+/** The pool could not start (neither topology worked) or lost every worker. */
+export class PoolStartError extends ProofPoolError {}

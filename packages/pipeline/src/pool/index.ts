@@ -1,0 +1,34 @@
+export {
+  GroupDroppedError,
+  InvalidGroupError,
+  PoolClosedError,
+  PoolStartError,
+  ProofPoolError,
+  StaleCheckpointError,
+  WorkerFailure,
+  WorkerStartError,
+} from "./errors.js";
+export { physicalGpuId } from "./gpus.js";
+export {
+  type PoolEvent,
+  type PoolStats,
+  type PoolWorkerStats,
+  ProofPool,
+  type ProofPoolOptions,
+  type WorkerEntryPointPaths,
+} from "./pool.js";
+export type { SlotState } from "./slot.js";
+export { type SubprocessOptions, type SubprocessSpec, SubprocessWorker } from "./subprocess.js";
+export { ThreadWorker, type ThreadWorkerOptions } from "./threads.js";
+export type { OutgoingRequest, WorkerExit, WorkerTransport } from "./transport.js";
+export type {
+  EngineKind,
+  HotkeySigner,
+  PoolModel,
+  ProofContext,
+  ProofGroup,
+  ProofRolloutInput,
+  ProvedGroup,
+  ProvedRollout,
+  Topology,
+} from "./types.js";
