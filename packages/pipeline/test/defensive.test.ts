@@ -1,0 +1,123 @@
+import { join } from "node:path";
+import { encodeFrame, IPC_PROTOCOL_VERSION } from "@grail/ipc";
+import { describe, expect, it } from "vitest";
+import {
+  type GroupDroppedError,
+  PoolStartError,
+  ProofPool,
+  physicalGpuId,
+  SubprocessWorker,
+} from "../src/pool/index.js";
+import {
+  captureLogger,
+  entryPoints,
+  makeGroups,
+  poolOptions,
+  repoRoot,
+  testSigner,
+  tinyModel,
+} from "./helpers.js";
+
+const CTX = { randomnessHex: "0d".repeat(32), modelName: "m", checkpointWindow: 30 };
+const rogue = join(repoRoot, "packages/pipeline/test/fixtures/rogue-worker.mjs");
+
+async function rogueResult(mode: string, extra = {}) {
+  const signer = await testSigner();
+  const logger = captureLogger();
+  const pool = await ProofPool.start(
+    poolOptions(tinyModel(), signer, {
+      gpus: [0],
+      logger,
+      fallbackToInProcess: false,
+      env: { ...process.env, ROGUE_MODE: mode },
+      entryPoints: { ...entryPoints, main: rogue },
+      ...extra,
+    }),
+  );
+  const [r] = await pool.proveGroups(makeGroups(1, 1), CTX);
+  await pool.shutdown();
+  return { r: r!, logger };
+}
+
+describe("proof pool: defensive checks on what workers say", () => {
+  it("never signs a binding that does not match the returned sketches", async () => {
+    const { r, logger } = await rogueResult("bad-binding");
+    expect(r.status).toBe("rejected");
+    const reason = ((r as PromiseRejectedResult).reason as GroupDroppedError).reason;
+    expect(reason).toMatch(
+      /commit binding does not match the returned sketches \(commitments hash differs\)/,
+    );
+    expect(logger.lines.some((l) => l.message === "group dropped")).toBe(true);
+  });
+
+  it("discards results tagged with another checkpoint", async () => {
+    const { r } = await rogueResult("wrong-tag");
+    expect(((r as PromiseRejectedResult).reason as GroupDroppedError).reason).toMatch(
+      /tagged with checkpoint 60, expected 30; discarded/,
+    );
+  });
+
+  it("kills a worker that sends undecodable replies and re-dispatches", async () => {
+    const { r, logger } = await rogueResult("garbage");
+    expect(((r as PromiseRejectedResult).reason as GroupDroppedError).reason).toMatch(/undecodable frame/);
+    expect(logger.lines.filter((l) => l.message === "proof worker exited").length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("refuses workers that speak another protocol version or never say hello", async () => {
+    const signer = await testSigner();
+    const base = poolOptions(tinyModel(), signer, {
+      gpus: [0],
+      fallbackToInProcess: false,
+      entryPoints: { ...entryPoints, main: rogue },
+      helloTimeoutMs: 500,
+    });
+    await expect(
+      ProofPool.start({ ...base, env: { ...process.env, ROGUE_MODE: "bad-version" } }),
+    ).rejects.toThrow(/speaks IPC protocol 99, the pool 1/);
+    await expect(
+      ProofPool.start({ ...base, env: { ...process.env, ROGUE_MODE: "silent" } }),
+    ).rejects.toBeInstanceOf(PoolStartError);
+  });
+
+  it("a worker answers malformed frames with errors and keeps serving requests", async () => {
+    const logger = captureLogger();
+    const worker = await SubprocessWorker.start({
+      spec: {
+        command: process.execPath,
+        args: [entryPoints.main],
+        env: { ...process.env, GRAIL_WORKER_IPC: "1" },
+      },
+      logger,
+      helloTimeoutMs: 10_000,
+    });
+    worker.writeRaw(Buffer.from([6, 0, 0, 0, 2, 0, 0, 0, 0x7b, 0x7d]));
+    worker.writeRaw(encodeFrame({ type: "teleport", id: 999 }));
+    const status = await worker.request({ type: "health" });
+    expect(status).toMatchObject({ type: "status", state: "empty" });
+    const loaded = await worker.request({
+      type: "load",
+      protocolVersion: IPC_PROTOCOL_VERSION,
+      modelDir: tinyModel(),
+      checkpointWindow: 0,
+      backend: "cpu",
+    });
+    expect(loaded.type).toBe("loaded");
+    expect(logger.lines.some((l) => /unidentifiable request/.test(l.message))).toBe(true);
+    expect(logger.lines.some((l) => l.message === "reply to an unknown request" && l.fields.id === 999)).toBe(
+      true,
+    );
+    const exit = await worker.close(2_000);
+    expect(exit.code).toBe(0);
+  });
+
+  it("maps proof GPU indices through the coordinator's CUDA_VISIBLE_DEVICES", () => {
+    expect(physicalGpuId(1, undefined)).toBe("1");
+    expect(physicalGpuId(1, "")).toBe("1");
+    expect(physicalGpuId(0, "3,5")).toBe("3");
+    expect(physicalGpuId(1, " 3 , GPU-uuid-5 ")).toBe("GPU-uuid-5");
+    expect(() => physicalGpuId(2, "3,5")).toThrow(
+      /proof GPU 2 is not visible: CUDA_VISIBLE_DEVICES=3,5 lists 2/,
+    );
+    expect(() => physicalGpuId(-1, null)).toThrow(/whole number/);
+  });
+});
