@@ -1,0 +1,21 @@
+/** Base of every error this package throws; `details` carries what a log line needs. */
+export class MetricsError extends Error {
+  readonly details: Readonly<Record<string, unknown>>;
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+}
+
+/** A value a metric cannot take (negative count, NaN, infinity): a bug in the caller. */
+export class MetricValueError extends MetricsError {}
+
+/** A label value outside the metric's closed set, or a GPU index that is not a whole number ≥ 0. */
+export class MetricLabelError extends MetricsError {}
+
+/** A monitoring backend this package does not implement. */
+export class UnsupportedMetricsBackendError extends MetricsError {}
+
+/** The /metrics endpoint could not start (bad address, port taken). */
+export class MetricsServerError extends MetricsError {}
