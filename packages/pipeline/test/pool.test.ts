@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
   InvalidGroupError,
@@ -9,6 +10,7 @@ import {
 } from "../src/pool/index.js";
 import {
   captureLogger,
+  entryPoints,
   expectMatchesReference,
   isAlive,
   makeGroups,
@@ -124,4 +126,41 @@ describe("proof pool: topologies agree bit for bit", () => {
     expect(settled.some((r) => r.status === "rejected")).toBe(true);
     await expect(pool.proveGroup(makeGroups(1, 5)[0]!, CTX)).rejects.toBeInstanceOf(PoolClosedError);
   });
+
+  it.skipIf(spawnSync("python3", ["--version"]).status !== 0)(
+    "starts torch-engine GPUs with the Python worker, pinned like native ones",
+    async () => {
+      const signer = await testSigner();
+      const dir = tinyModel();
+      const logger = captureLogger();
+      const hasTorch = spawnSync("python3", ["-c", "import torch, transformers"]).status === 0;
+      const pool = await ProofPool.start(
+        poolOptions(dir, signer, { logger, engineByGpu: { 1: "torch" }, cudaVisibleDevices: "2,3" }),
+      );
+      const spec = pool.spawnSpec({ gpu: 1, engine: "torch" });
+      expect(spec.command).toBe("python3");
+      expect(spec.args).toEqual([entryPoints.torch]);
+      expect(spec.env).toMatchObject({
+        CUDA_VISIBLE_DEVICES: "3",
+        GRAIL_WORKER_IPC: "1",
+        GRAIL_WORKER_GPU: "1",
+      });
+      if (!hasTorch) {
+        // Without torch the Python worker starts, says hello, and fails the load with the reason;
+        // the pool then falls back to in-process (native) workers, as for any startup failure.
+        expect(pool.topology).toBe("in-process");
+        const warn = logger.lines.find((l) => /falling back/.test(l.message));
+        expect(warn?.fields.error).toMatch(
+          /GPU 1: the worker could not load .*load_failed: the torch worker needs torch/,
+        );
+        expect(pool.stats().workers.map((w) => w.engine)).toEqual(["native", "native"]);
+      } else {
+        expect(pool.stats().workers.map((w) => w.engine)).toEqual(["native", "torch"]);
+      }
+      const groups = makeGroups(2, 6);
+      const results = await pool.proveGroups(groups, CTX);
+      expect(results.every((r) => r.status === "fulfilled")).toBe(true);
+      await pool.shutdown();
+    },
+  );
 });
