@@ -69,9 +69,15 @@ class TorchEngine:
 
     def _load(self, model_dir: str):
         torch = self.torch
+        # transformers 4.56 renamed torch_dtype to dtype; older versions would take an unknown
+        # "dtype" as a config attribute and silently load fp32, so choose by version.
+        major, minor = (int(x) for x in self.transformers.__version__.split(".")[:2])
+        key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
         model = self.transformers.AutoModelForCausalLM.from_pretrained(
-            model_dir, torch_dtype=torch.bfloat16, attn_implementation=self.attn
+            model_dir, attn_implementation=self.attn, **{key: torch.bfloat16}
         )
+        if next(model.parameters()).dtype != torch.bfloat16:
+            raise EngineFailure("bad_dtype", f"{model_dir} loaded as {next(model.parameters()).dtype}, expected bfloat16")
         return model.to(self.device).eval()
 
     @property
@@ -194,7 +200,7 @@ class TorchEngine:
 def sketches(torch, h, rvec):
     """Per position: top-16 |h| indices sorted ascending, log-magnitude buckets in float64, dot r_vec mod q."""
     k = min(16, h.shape[-1])
-    idx = torch.topk(h.abs().float(), k, dim=-1).indices
+    idx = torch.topk(h.abs(), k, dim=-1).indices
     idx = torch.sort(idx, dim=-1).values
     x = torch.gather(h, -1, idx).double()
     ax = x.abs()

@@ -146,11 +146,17 @@ function printHuman(r: CliReport, out: (s: string) => void): void {
 /** `pnpm worker --gpu N`: returns the process exit code. */
 export async function runCli(
   argv: readonly string[],
-  io: { out: (s: string) => void; err: (s: string) => void } = {
-    out: (s) => process.stdout.write(`${s}\n`),
-    err: (s) => process.stderr.write(`${s}\n`),
-  },
+  options: {
+    /** The script that serves IPC in the child (main.js, or the bundle that runs this CLI). */
+    workerMain?: string;
+    out?: (s: string) => void;
+    err?: (s: string) => void;
+  } = {},
 ): Promise<number> {
+  const io = {
+    out: options.out ?? ((s: string) => void process.stdout.write(`${s}\n`)),
+    err: options.err ?? ((s: string) => void process.stderr.write(`${s}\n`)),
+  };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -243,7 +249,7 @@ export async function runCli(
       spec:
         engine === "torch"
           ? { command: process.env.GRAIL_PYTHON ?? "python3", args: [entry.torch], env }
-          : { command: process.execPath, args: [entry.main], env },
+          : { command: process.execPath, args: [options.workerMain ?? entry.main], env },
       logger: logger.child({ gpu }),
       helloTimeoutMs: 120_000,
     });
