@@ -11,8 +11,6 @@ export {
 export { physicalGpuId } from "./gpus.js";
 export {
   type PoolEvent,
-  type PoolStats,
-  type PoolWorkerStats,
   ProofPool,
   type ProofPoolOptions,
   type WorkerEntryPointPaths,
@@ -25,6 +23,8 @@ export type {
   EngineKind,
   HotkeySigner,
   PoolModel,
+  PoolStats,
+  PoolWorkerStats,
   ProofContext,
   ProofGroup,
   ProofRolloutInput,

@@ -7,16 +7,21 @@ import {
   InvalidGroupError,
   PoolClosedError,
   PoolStartError,
+  ProofPoolError,
   StaleCheckpointError,
 } from "./errors.js";
 import { physicalGpuId } from "./gpus.js";
 import { type SlotHost, type SlotState, WorkerSlot } from "./slot.js";
+
+export type { PoolStats, PoolWorkerStats } from "./types.js";
+
 import { type SubprocessSpec, SubprocessWorker } from "./subprocess.js";
 import { ThreadWorker } from "./threads.js";
 import type { WorkerTransport } from "./transport.js";
 import type {
   HotkeySigner,
   PoolModel,
+  PoolStats,
   ProofContext,
   ProofGroup,
   ProvedGroup,
@@ -90,27 +95,6 @@ export type PoolEvent =
   | { type: "dropped"; groupId: string; reason: string; attempts: number }
   | { type: "worker"; gpu: number; state: SlotState; pid: number | null; restarts: number }
   | { type: "fallback"; from: Topology; to: Topology; reason: string };
-
-export interface PoolWorkerStats {
-  gpu: number;
-  engine: EngineKind;
-  state: SlotState;
-  pid: number | null;
-  inFlight: number;
-  jobsDone: number;
-  restarts: number;
-}
-
-export interface PoolStats {
-  topology: Topology;
-  checkpointWindow: number;
-  /** Groups accepted and not yet settled (queued or in flight). */
-  pending: number;
-  proved: number;
-  retried: number;
-  dropped: number;
-  workers: PoolWorkerStats[];
-}
 
 interface GroupEntry {
   group: ProofGroup;
@@ -712,7 +696,7 @@ export class ProofPool {
   async reload(
     model: PoolModel,
   ): Promise<{ gpu: number; outcome: "reloaded" | "restarted" | "unavailable" }[]> {
-    if (this.closing) throw new PoolStartError("the proof pool is shut down");
+    if (this.closing) throw new ProofPoolError("cannot reload: the proof pool is shut down");
     while (this.reloading) await this.reloading.catch(() => undefined);
     const run = (async () => {
       const t0 = performance.now();

@@ -1,4 +1,5 @@
 import type { EngineKind } from "@grail/ipc";
+import type { SlotState } from "./slot.js";
 
 /**
  * The coordinator's hotkey (implemented by the chain package): the only holder of key material.
@@ -70,3 +71,24 @@ export interface PoolModel {
 }
 
 export type { EngineKind };
+
+export interface PoolWorkerStats {
+  gpu: number;
+  engine: EngineKind;
+  state: SlotState;
+  pid: number | null;
+  inFlight: number;
+  jobsDone: number;
+  restarts: number;
+}
+
+export interface PoolStats {
+  topology: Topology;
+  checkpointWindow: number;
+  /** Groups accepted and not yet settled (queued or in flight). */
+  pending: number;
+  proved: number;
+  retried: number;
+  dropped: number;
+  workers: PoolWorkerStats[];
+}
