@@ -1,0 +1,60 @@
+export { type BlockObservation, type BudgetSettings, EMA_ALPHA, Ema, TimeBudget } from "./budget.js";
+export {
+  type EngineSettings,
+  MiningEngine,
+  type MiningEngineDeps,
+  type MiningProgress,
+  modelNameOf,
+  type WindowReport,
+} from "./engine.js";
+export {
+  FatalMiningError,
+  MiningError,
+  PipelineInitError,
+  WindowSkippedError,
+  type WindowSkipReason,
+} from "./errors.js";
+export { monitorBackends, type PoolEventSource, type ServerEventSource } from "./monitor.js";
+export {
+  type PackagingGroup,
+  type PackagingRollout,
+  packageGroup,
+  type WindowIdentity,
+} from "./packaging.js";
+export { classifyWindowError, type ErrorAction } from "./policy.js";
+export type {
+  Backends,
+  CheckpointSource,
+  EnvironmentFactory,
+  GenerationPort,
+  MiningChain,
+  MiningEnvironment,
+  MiningTokenizer,
+  ProofPort,
+  RandomnessSource,
+  StartBackends,
+  WindowRandomnessValue,
+} from "./ports.js";
+export { samplingPolicyFromMetadata, type WindowTask, windowTaskFromMetadata } from "./sampling.js";
+export { Watchdog } from "./watchdog.js";
+export {
+  type SchedulerSettings,
+  type StopReason,
+  type WindowCounters,
+  WindowRun,
+  type WindowRunDeps,
+  type WindowRunInput,
+  type WindowRunSummary,
+} from "./window-run.js";
+export {
+  SpoolingWindowSink,
+  type SpoolingWindowSinkOptions,
+  type WindowSink,
+  type WindowUploadOutcome,
+} from "./window-sink.js";
+export {
+  WindowFileWriter,
+  WindowWriteError,
+  type WrittenWindowFile,
+  writerThreadPath,
+} from "./window-writer.js";

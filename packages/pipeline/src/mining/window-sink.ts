@@ -1,0 +1,242 @@
+import { rm, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import type { Logger } from "@grail/log";
+import {
+  MAX_ROLLOUT_FILE_SIZE_BYTES,
+  MIN_ROLLOUT_FILE_SIZE_BYTES,
+  type RolloutRecord,
+} from "@grail/protocol";
+import {
+  type SpoolEntry,
+  type WindowFileCodec,
+  WindowUploadError,
+  type WindowUploader,
+  windowFileMetadata,
+  windowObjectKey,
+} from "@grail/storage";
+import type { WindowFileWriter } from "./window-writer.js";
+
+export interface WindowUploadOutcome {
+  windowStart: number;
+  status: "uploaded" | "failed";
+  rows: number;
+  /** File size in bytes, once written. */
+  size: number | null;
+  key: string;
+  /** Write + upload time of this attempt (the upload EMA's sample when it succeeded). */
+  durationMs: number;
+  writeMs: number;
+  error?: string;
+  /** True when the first attempt failed and the spooled file is being retried until the deadline. */
+  retrying: boolean;
+  /**
+   * Settles with the window's final outcome: equal to this one unless the first attempt failed
+   * and the spooled file is being retried until the deadline.
+   */
+  final: Promise<WindowUploadOutcome>;
+}
+
+/**
+ * Where a window's packaged rows go. The miner adds rows as groups finish (so a later failure in
+ * the window cannot lose them), then publishes once. Implementations: the spooling S3 sink below;
+ * a local network can plug in its own.
+ */
+export interface WindowSink {
+  add(windowStart: number, rows: RolloutRecord[]): void;
+  discard(windowStart: number): void;
+  publish(
+    windowStart: number,
+    input: { hotkey: string; deadlineMs: number; timestampSeconds: number },
+  ): Promise<WindowUploadOutcome>;
+  /** Retries spooled files left by an earlier run whose deadline has not passed, drops the rest. */
+  recoverSpool(): Promise<{ retried: number; uploaded: number; discarded: number }>;
+  /** Resolves when no background retry is running. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SpoolingWindowSinkOptions {
+  writer: WindowFileWriter;
+  uploader: WindowUploader;
+  codec?: WindowFileCodec;
+  /** Pause between retries of a spooled file after a failed upload. Default 2 s. */
+  retryIntervalMs?: number;
+  logger?: Logger;
+  now?: () => number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * The window file goes to the uploader's spool (written by the writer thread), then to the
+ * miner's bucket. A failed upload is a failure (never counted as success) and the spooled file is
+ * kept and retried in the background until the window's deadline, then removed: validators
+ * ignore late files.
+ */
+export class SpoolingWindowSink implements WindowSink {
+  private readonly retries = new Set<Promise<unknown>>();
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly options: SpoolingWindowSinkOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  add(windowStart: number, rows: RolloutRecord[]): void {
+    this.options.writer.append(windowStart, rows);
+  }
+
+  discard(windowStart: number): void {
+    this.options.writer.discard(windowStart);
+  }
+
+  async publish(
+    windowStart: number,
+    input: { hotkey: string; deadlineMs: number; timestampSeconds: number },
+  ): Promise<WindowUploadOutcome> {
+    const started = this.now();
+    const { uploader, writer } = this.options;
+    const key = windowObjectKey(input.hotkey, windowStart);
+    const path = join(uploader.spoolDir, basename(key));
+    const base = { windowStart, key };
+    let written: Awaited<ReturnType<WindowFileWriter["finish"]>>;
+    try {
+      written = await writer.finish(windowStart, {
+        path,
+        metadata: windowFileMetadata({
+          hotkey: input.hotkey,
+          windowStart,
+          rowCount: 0,
+          timestampSeconds: input.timestampSeconds,
+        }),
+        ...(this.options.codec ? { codec: this.options.codec } : {}),
+      });
+    } catch (err) {
+      return this.settled({
+        ...base,
+        status: "failed",
+        rows: 0,
+        size: null,
+        durationMs: this.now() - started,
+        writeMs: 0,
+        error: (err as Error).message,
+      });
+    }
+    const common = { ...base, rows: written.rows, size: written.size, writeMs: written.writeMs };
+    if (written.size < MIN_ROLLOUT_FILE_SIZE_BYTES || written.size > MAX_ROLLOUT_FILE_SIZE_BYTES) {
+      await rm(path, { force: true });
+      return this.settled({
+        ...common,
+        status: "failed",
+        durationMs: this.now() - started,
+        error: `window file is ${written.size} bytes, outside the [${MIN_ROLLOUT_FILE_SIZE_BYTES}, ${MAX_ROLLOUT_FILE_SIZE_BYTES}] validators accept; not uploaded`,
+      });
+    }
+    const entry: SpoolEntry = {
+      path,
+      key,
+      hotkey: input.hotkey,
+      windowStart,
+      deadlineMs: input.deadlineMs,
+      size: written.size,
+    };
+    // The uploader's sidecar: a restarted miner finds the file with pendingSpool().
+    await writeFile(`${path}.json`, JSON.stringify(entry));
+    try {
+      await uploader.uploadSpooled(entry);
+      return this.settled({ ...common, status: "uploaded", durationMs: this.now() - started });
+    } catch (err) {
+      const message = (err as Error).message;
+      const first: Omit<WindowUploadOutcome, "final" | "retrying"> = {
+        ...common,
+        status: "failed",
+        durationMs: this.now() - started,
+        error: message,
+      };
+      if (!(err instanceof WindowUploadError) || err.deadlinePassed || this.closed) {
+        await this.dropSpooled(entry);
+        return this.settled(first);
+      }
+      this.options.logger?.warn("window upload failed; the spooled file is retried until the deadline", {
+        window: windowStart,
+        key,
+        spool: path,
+        deadlineInMs: entry.deadlineMs - this.now(),
+        error: message,
+      });
+      const final = this.retryUntilDeadline(entry, first, started);
+      return { ...first, retrying: true, final };
+    }
+  }
+
+  private settled(outcome: Omit<WindowUploadOutcome, "final" | "retrying">): WindowUploadOutcome {
+    const full = { ...outcome, retrying: false } as WindowUploadOutcome;
+    full.final = Promise.resolve(full);
+    return full;
+  }
+
+  private retryUntilDeadline(
+    entry: SpoolEntry,
+    first: Omit<WindowUploadOutcome, "final" | "retrying">,
+    started: number,
+  ): Promise<WindowUploadOutcome> {
+    const interval = this.options.retryIntervalMs ?? 2_000;
+    const run = (async (): Promise<WindowUploadOutcome> => {
+      let lastError = first.error;
+      while (!this.closed && this.now() < entry.deadlineMs) {
+        await sleep(Math.min(interval, Math.max(0, entry.deadlineMs - this.now())));
+        if (this.closed || this.now() >= entry.deadlineMs) break;
+        try {
+          await this.options.uploader.uploadSpooled(entry);
+          const ok = { ...first, status: "uploaded" as const, durationMs: this.now() - started };
+          delete ok.error;
+          this.options.logger?.notice("window upload succeeded on retry", {
+            window: entry.windowStart,
+            key: entry.key,
+          });
+          return this.settled(ok);
+        } catch (err) {
+          lastError = (err as Error).message;
+        }
+      }
+      await this.dropSpooled(entry);
+      return this.settled({
+        ...first,
+        durationMs: this.now() - started,
+        error: `not uploaded before the deadline: ${lastError}`,
+      });
+    })();
+    this.retries.add(run);
+    void run.finally(() => this.retries.delete(run));
+    return run;
+  }
+
+  private async dropSpooled(entry: SpoolEntry): Promise<void> {
+    await rm(entry.path, { force: true });
+    await rm(`${entry.path}.json`, { force: true });
+  }
+
+  async recoverSpool(): Promise<{ retried: number; uploaded: number; discarded: number }> {
+    const discarded = (await this.options.uploader.discardExpired()).length;
+    const outcomes = await this.options.uploader.retryPending();
+    const uploaded = outcomes.filter((o) => o.result).length;
+    for (const o of outcomes) {
+      if (o.error) {
+        this.options.logger?.warn("a window file left in the spool could not be uploaded", {
+          window: o.entry.windowStart,
+          error: (o.error as Error).message,
+        });
+      }
+    }
+    return { retried: outcomes.length, uploaded, discarded };
+  }
+
+  async idle(): Promise<void> {
+    while (this.retries.size > 0) await Promise.allSettled([...this.retries]);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.idle();
+  }
+}
