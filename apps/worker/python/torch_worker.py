@@ -293,12 +293,13 @@ class Worker:
     def run_job(self, req: Dict[str, Any]) -> None:
         self.busy = True
         try:
-            self.send(getattr(self, "do_" + req["type"])(req))
+            reply = getattr(self, "do_" + req["type"])(req)
         except Exception as e:  # every request gets a reply
             log("error", "unexpected worker failure", error=repr(e))
-            self.send(ipc.error_reply(req["id"], "internal", repr(e)))
-        finally:
-            self.busy = False
+            reply = ipc.error_reply(req["id"], "internal", repr(e))
+        # Not busy before the reply leaves: a health check answered right after it must say idle.
+        self.busy = False
+        self.send(reply)
 
     def do_load(self, req):
         if req["protocolVersion"] != ipc.IPC_PROTOCOL_VERSION:

@@ -80,7 +80,7 @@ describe("proof pool: worker faults", () => {
     const reference = await referenceProofs(dir, groups, CTX);
     const logger = captureLogger();
     const pool = await ProofPool.start(
-      poolOptions(dir, signer, { logger, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 400 }),
+      poolOptions(dir, signer, { logger, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 1_000 }),
     );
     const victim = pool.stats().workers[1]!.pid!;
     let stopped = false;
