@@ -54,7 +54,8 @@ export class ThreadWorker implements WorkerTransport {
       filename: options.filename,
       minThreads: 1,
       maxThreads: 1,
-      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // Never retire the thread: it holds the loaded model.
+      idleTimeout: Number.POSITIVE_INFINITY,
       concurrentTasksPerWorker: 16,
       workerData: { gpu: options.gpu, verbosity: options.verbosity },
       execArgv: compiledExecArgv(process.execArgv),
