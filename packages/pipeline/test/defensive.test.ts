@@ -63,6 +63,14 @@ describe("proof pool: defensive checks on what workers say", () => {
     expect(logger.lines.filter((l) => l.message === "proof worker exited").length).toBeGreaterThanOrEqual(1);
   });
 
+  it("kills a worker whose batch outlives the job timeout although it answers health checks", async () => {
+    const { r, logger } = await rogueResult("stall", { jobTimeoutMs: 300 });
+    expect(((r as PromiseRejectedResult).reason as GroupDroppedError).reason).toMatch(
+      /failed 2 times; last: .*a batch took longer than 300 ms \(hung worker\)/,
+    );
+    expect(logger.lines.filter((l) => l.message === "killing proof worker").length).toBe(2);
+  });
+
   it("refuses workers that speak another protocol version or never say hello", async () => {
     const signer = await testSigner();
     const base = poolOptions(tinyModel(), signer, {
