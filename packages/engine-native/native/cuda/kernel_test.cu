@@ -158,21 +158,29 @@ void test_attention(int hd) {
       for (int i = 0; i < lens[s]; ++i) {
         const float* q = &f[(cu[s] + i) * ld + h * hd];
         std::vector<float> p(i + 1);
-        float m = -INFINITY;
         for (int j = 0; j <= i; ++j) {
           const float* k = &f[(cu[s] + j) * ld + qd + kvh * hd];
           double dd = 0;
           for (int e = 0; e < hd; ++e) dd += static_cast<double>(q[e]) * k[e];
           p[j] = static_cast<float>(dd) * scale;
-          m = std::max(m, p[j]);
         }
-        float sum = 0;
+        // online over 128-key blocks, as the kernel and the CPU backend compute it
+        float sum = 0, mr = -INFINITY;
         std::vector<double> acc(hd, 0.0);
-        for (int j = 0; j <= i; ++j) {
-          const float e = std::exp(p[j] - m);
-          sum += e;
-          const float* v = &f[(cu[s] + j) * ld + qd + nk * hd + kvh * hd];
-          for (int e2 = 0; e2 < hd; ++e2) acc[e2] += static_cast<double>(round_bf16(e)) * v[e2];
+        for (int j0 = 0; j0 <= i; j0 += 128) {
+          const int j1 = std::min(i + 1, j0 + 128);
+          float mt = mr;
+          for (int j = j0; j < j1; ++j) mt = std::max(mt, p[j]);
+          const float alpha = std::exp(mr - mt);
+          sum *= alpha;
+          for (auto& a : acc) a *= alpha;
+          for (int j = j0; j < j1; ++j) {
+            const float e = std::exp(p[j] - mt);
+            sum += e;
+            const float* v = &f[(cu[s] + j) * ld + qd + nk * hd + kvh * hd];
+            for (int e2 = 0; e2 < hd; ++e2) acc[e2] += static_cast<double>(round_bf16(e)) * v[e2];
+          }
+          mr = mt;
         }
         for (int e2 = 0; e2 < hd; ++e2) want[(cu[s] + i) * qd + h * hd + e2] = round_bf16(static_cast<float>(acc[e2] / sum));
       }
@@ -180,9 +188,8 @@ void test_attention(int hd) {
   }
   char name[32];
   std::snprintf(name, sizeof name, "attention%d", hd);
-  // the kernel rounds P against the running max (as flash attention does), the reference against the
-  // final max and accumulates in double: bf16 flips are expected, large errors are not
-  report(name, down_bf16(o, T * qd), want, 0.8, 4.0, 0.25);
+  // same blocks and rounding points; the reference accumulates in double, so a few bf16 flips remain
+  report(name, down_bf16(o, T * qd), want, 0.97, 2.0, 0.25);
 }
 
 void test_elementwise() {

@@ -101,19 +101,22 @@ __global__ void qk_norm_rope_kernel(bf16* qkv, int ld, int nq, int hd, const int
 
 // ---------------------------------------------------------------------------------------------------------
 // Attention: a block takes kQTile consecutive queries of one head of one sequence; its warps own kQPerWarp
-// queries each. K/V tiles of 32 keys are staged in shared memory (rows padded by one bf16 pair so that
-// lanes reading different keys hit different banks); lane l scores key l of the tile, then the warp
-// accumulates P·V with lane l owning dims l, l+32, ...
+// queries each. K/V tiles of kKTile keys are staged in shared memory (K rows padded by one bf16 pair so
+// that lanes reading different keys hit different banks). Softmax is online per tile, as the reference's
+// fused SDPA kernel runs it: probabilities against the running max, rounded to bf16 for P·V, earlier
+// sums rescaled when the max grows (the CPU backend uses the same 128-key blocks). Lane l scores keys
+// l, l+32, l+64, l+96 of the tile and owns output dims l, l+32, ...
 constexpr int kWarps = 4;
 constexpr int kQPerWarp = 8;
 constexpr int kQTile = kWarps * kQPerWarp;
-constexpr int kKTile = 32;
+constexpr int kKTile = 128;
+constexpr int kKPerLane = kKTile / 32;
 
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens,
                                                                  int nq, int group, float scale, bf16* out, int ldOut) {
   constexpr int kAcc = HD / 32;
-  constexpr int kStride = HD + 2;  // padded row, in bf16
+  constexpr int kStride = HD + 2;  // padded K row, in bf16
   extern __shared__ unsigned char smem_raw[];
   float* qS = reinterpret_cast<float*>(smem_raw);        // [kQTile][HD]
   bf16* kS = reinterpret_cast<bf16*>(qS + kQTile * HD);  // [kKTile][kStride]
@@ -165,29 +168,46 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const bf16* qkv,
       const int qi = warp * kQPerWarp + r;
       const int q = q0 + qi;
       if (q >= len || k0 > q) continue;  // warp-uniform
-      const int key = k0 + lane;
       const float* qv = qS + qi * HD;
-      const __nv_bfloat162* kr = reinterpret_cast<const __nv_bfloat162*>(kS + lane * kStride);
-      float s = 0.f;
+      float s[kKPerLane];
+      float tileMax = -FLT_MAX;
+#pragma unroll
+      for (int c = 0; c < kKPerLane; ++c) {
+        const int key = k0 + c * 32 + lane;
+        const __nv_bfloat162* kr = reinterpret_cast<const __nv_bfloat162*>(kS + (c * 32 + lane) * kStride);
+        float dot = 0.f;
 #pragma unroll 8
-      for (int d2 = 0; d2 < HD / 2; ++d2) {
-        const float2 kf = __bfloat1622float2(kr[d2]);
-        s += qv[2 * d2] * kf.x + qv[2 * d2 + 1] * kf.y;
+        for (int d2 = 0; d2 < HD / 2; ++d2) {
+          const float2 kf = __bfloat1622float2(kr[d2]);
+          dot += qv[2 * d2] * kf.x + qv[2 * d2 + 1] * kf.y;
+        }
+        s[c] = key <= q ? dot * scale : -FLT_MAX;
+        tileMax = fmaxf(tileMax, s[c]);
       }
-      s = key <= q ? s * scale : -FLT_MAX;
-      const float mNew = fmaxf(m[r], warp_max(s));
+      const float mNew = fmaxf(m[r], warp_max(tileMax));
       const float alpha = expf(m[r] - mNew);
-      const float p = key <= q ? expf(s - mNew) : 0.f;
-      l[r] = l[r] * alpha + warp_sum(p);
+      float psum = 0.f;
+      float pb[kKPerLane];
+#pragma unroll
+      for (int c = 0; c < kKPerLane; ++c) {
+        const float p = k0 + c * 32 + lane <= q ? expf(s[c] - mNew) : 0.f;
+        psum += p;
+        pb[c] = round_bf(p);
+      }
+      l[r] = l[r] * alpha + warp_sum(psum);
       m[r] = mNew;
-      const float pb = round_bf(p);
 #pragma unroll
       for (int a = 0; a < kAcc; ++a) acc[r][a] *= alpha;
       const int nkeys = min(kKTile, q - k0 + 1);
-      for (int j = 0; j < nkeys; ++j) {
-        const float pj = __shfl_sync(0xffffffffu, pb, j);
 #pragma unroll
-        for (int a = 0; a < kAcc; ++a) acc[r][a] += pj * bf(vS[j * HD + lane + 32 * a]);
+      for (int c = 0; c < kKPerLane; ++c) {
+        const int jEnd = min(32, nkeys - c * 32);
+        for (int j = 0; j < jEnd; ++j) {
+          const float pj = __shfl_sync(0xffffffffu, pb[c], j);
+          const bf16* vr = vS + (c * 32 + j) * HD;
+#pragma unroll
+          for (int a = 0; a < kAcc; ++a) acc[r][a] += pj * bf(vr[lane + 32 * a]);
+        }
       }
     }
   }
