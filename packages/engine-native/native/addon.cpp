@@ -310,7 +310,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                        {InstanceMethod("load", &NativeModel::Load), InstanceMethod("prove", &NativeModel::Prove),
                         InstanceMethod("lastLogits", &NativeModel::LastLogits),
                         InstanceMethod("hiddenStates", &NativeModel::HiddenStates),
-                        InstanceMethod("stats", &NativeModel::Stats), InstanceMethod("close", &NativeModel::Close)});
+                        InstanceMethod("stats", &NativeModel::Stats), InstanceMethod("profile", &NativeModel::Profile),
+                        InstanceMethod("close", &NativeModel::Close)});
   }
 
   // new NativeModel(config, backend, device, threads, cudaLibPath)
@@ -352,6 +353,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     o.Set("weightBytes", static_cast<double>(s.weightBytes));
     o.Set("weightAllocations", static_cast<double>(s.weightAllocations));
     return o;
+  }
+  // The last prove()'s per-stage profile as JSON text, or null when it ran unprofiled.
+  Napi::Value Profile(const Napi::CallbackInfo& info) {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    const std::string json = state_->backend ? state_->backend->profileJson() : std::string();
+    if (json.empty()) return info.Env().Null();
+    return Napi::String::New(info.Env(), json);
   }
   // Frees the backend; callers (the TS layer) only close once no job is queued.
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -10,6 +10,13 @@ export {
   type RolloutInput,
   type RolloutProof,
 } from "./model.js";
+export {
+  type EngineProfile,
+  PROFILE_STAGES,
+  type ProfileStage,
+  type ProfileStageName,
+  parseProfile,
+} from "./profile.js";
 export { type RandomModelOptions, writeRandomModel } from "./random-model.js";
 export {
   readSafetensorsHeader,

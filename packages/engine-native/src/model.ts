@@ -3,6 +3,7 @@ import { type Backend, resolveBackend } from "./backends.js";
 import { type ModelInfo, type ParsedConfig, readModelConfig } from "./config.js";
 import { EngineError, fromNativeError } from "./errors.js";
 import { cudaLibraryPath, loadAddon, type NativeModelHandle } from "./native.js";
+import { type EngineProfile, parseProfile } from "./profile.js";
 import { planWeights } from "./weights.js";
 
 export interface RolloutInput {
@@ -44,6 +45,12 @@ export interface ProofModelDiagnostics {
   hiddenStates(tokens: Int32Array | readonly number[]): Promise<Float32Array>;
   /** Bytes of weight storage and how many times it was (re)allocated. */
   weightStats(): { weightBytes: number; weightAllocations: number };
+  /**
+   * Per-stage GPU times of the last prove() (it waits for calls still queued), when that call ran on
+   * the CUDA backend with GRAIL_ENGINE_PROFILE=1 in the environment; null otherwise. The variable is
+   * read at each call, and profiling changes no result.
+   */
+  lastProfile(): Promise<EngineProfile | null>;
 }
 
 const HEX_RE = /^\s*(0[xX])?[0-9a-fA-F]+\s*$/;
@@ -186,6 +193,14 @@ class NativeProofModel implements ProofModel, ProofModelDiagnostics {
 
   weightStats(): { weightBytes: number; weightAllocations: number } {
     return this.handle.stats();
+  }
+
+  lastProfile(): Promise<EngineProfile | null> {
+    // Through the call queue: the native side holds its lock while a call runs.
+    return this.run("lastProfile", async () => {
+      const raw = this.handle.profile();
+      return raw === null ? null : parseProfile(raw);
+    });
   }
 
   async reload(modelDir: string): Promise<void> {

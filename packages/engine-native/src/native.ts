@@ -24,6 +24,8 @@ export interface NativeModelHandle {
   lastLogits(tokens: Int32Array, offsets: Float64Array): Promise<Float32Array>;
   hiddenStates(tokens: Int32Array, offsets: Float64Array): Promise<Float32Array>;
   stats(): { weightBytes: number; weightAllocations: number };
+  /** JSON of the last prove()'s per-stage profile (CUDA with GRAIL_ENGINE_PROFILE=1), else null. */
+  profile(): string | null;
   close(): void;
 }
 

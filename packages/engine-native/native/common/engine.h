@@ -105,6 +105,9 @@ class Backend {
   // Committed hidden state (after the final norm) of every position, [tokens, hidden]: a diagnostic.
   virtual void hiddenStates(const BatchView& batch, std::vector<float>& out) = 0;
   virtual BackendStats stats() const = 0;
+  // JSON per-stage timings of the last prove() when it ran with GRAIL_ENGINE_PROFILE=1; empty otherwise
+  // (and always for backends without a profiler).
+  virtual std::string profileJson() const { return std::string(); }
 };
 
 }  // namespace grail

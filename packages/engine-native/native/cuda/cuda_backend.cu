@@ -1,6 +1,7 @@
 // The CUDA backend: weights in bf16 on one device, all tokens of a batch packed (no padding), cuBLASLt
 // GEMMs over the whole batch, own kernels for the rest; only sketches, logprobs and EOS probabilities
-// (or requested logits) are copied back.
+// (or requested logits) are copied back. With GRAIL_ENGINE_PROFILE=1 each prove() also times its kernel
+// families (profiler.h); lastProfile() reads the report.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "device_buffer.h"
 #include "gemm.h"
 #include "kernels.cuh"
+#include "profiler.h"
 
 namespace grail {
 namespace cuda {
@@ -46,6 +48,7 @@ class CudaBackend final : public Backend {
 
   const char* name() const override { return "cuda"; }
   BackendStats stats() const override { return stats_; }
+  std::string profileJson() const override { return prof_.json(); }
 
   void loadWeights(const WeightSources& src) override {
     CUDA_CHECK(cudaSetDevice(device_));
@@ -97,19 +100,30 @@ class CudaBackend final : public Backend {
 
   void prove(const BatchView& batch, const int32_t rvec[16], ProveOutput& out) override {
     CUDA_CHECK(cudaSetDevice(device_));
-    forward(batch);
+    prof_.begin(stream_);
+    const int64_t maxLen = forward(batch);
     const int64_t T = batch.totalTokens();
     rvec_.reserve(16);
-    CUDA_CHECK(cudaMemcpyAsync(rvec_.get(), rvec, 16 * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    {
+      StageScope p(prof_, Stage::CopyH2D);
+      CUDA_CHECK(cudaMemcpyAsync(rvec_.get(), rvec, 16 * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    }
     sVals_.reserve(T);
-    sketch(hl_.get(), T, cfg_.hidden, rvec_.get(), sVals_.get(), stream_);
+    {
+      StageScope p(prof_, Stage::Sketch);
+      sketch(hl_.get(), T, cfg_.hidden, rvec_.get(), sVals_.get(), stream_);
+    }
 
     int64_t lpCount = 0;
     const std::vector<LogitRow> rows = plan_logit_rows(batch, &lpCount);
     logprobs_.reserve(std::max<int64_t>(lpCount, 1));
     eosProb_.reserve(std::max<size_t>(batch.size(), 1));
-    CUDA_CHECK(cudaMemsetAsync(eosProb_.get(), 0xff, batch.size() * sizeof(double), stream_));  // NaN
+    {
+      StageScope p(prof_, Stage::CopyH2D);
+      CUDA_CHECK(cudaMemsetAsync(eosProb_.get(), 0xff, batch.size() * sizeof(double), stream_));  // NaN
+    }
     forEachLogitsChunk(rows, [&](size_t r0, size_t r1) {
+      StageScope p(prof_, Stage::LogitReduce);
       logit_reduce(logits_.get(), static_cast<int64_t>(r1 - r0), cfg_.vocab, rowTargets_.get() + r0,
                    rowLpAt_.get() + r0, rowEos_.get() + r0, cfg_.eosTokenId, logprobs_.get(), eosProb_.get(),
                    stream_);
@@ -117,19 +131,34 @@ class CudaBackend final : public Backend {
     out.sVals.resize(T);
     out.logprobs.resize(lpCount);
     out.eosProb.resize(batch.size());
-    CUDA_CHECK(cudaMemcpyAsync(out.sVals.data(), sVals_.get(), T * sizeof(uint32_t), cudaMemcpyDeviceToHost, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(out.logprobs.data(), logprobs_.get(), lpCount * sizeof(float), cudaMemcpyDeviceToHost,
-                               stream_));
-    CUDA_CHECK(cudaMemcpyAsync(out.eosProb.data(), eosProb_.get(), batch.size() * sizeof(double),
-                               cudaMemcpyDeviceToHost, stream_));
+    {
+      StageScope p(prof_, Stage::CopyD2H);
+      CUDA_CHECK(
+          cudaMemcpyAsync(out.sVals.data(), sVals_.get(), T * sizeof(uint32_t), cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(out.logprobs.data(), logprobs_.get(), lpCount * sizeof(float),
+                                 cudaMemcpyDeviceToHost, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(out.eosProb.data(), eosProb_.get(), batch.size() * sizeof(double),
+                                 cudaMemcpyDeviceToHost, stream_));
+    }
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     for (double& e : out.eosProb) {
       if (cfg_.eosTokenId < 0) e = std::numeric_limits<double>::quiet_NaN();
+    }
+    if (prof_.active()) {
+      ProfileShape shape;
+      shape.tokens = T;
+      shape.sequences = static_cast<int64_t>(batch.size());
+      shape.logitRows = static_cast<int64_t>(rows.size());
+      shape.maxLen = maxLen;
+      shape.engineBytes = deviceBytes();
+      shape.weightBytes = stats_.weightBytes;
+      prof_.finish(shape);
     }
   }
 
   void lastLogits(const BatchView& batch, std::vector<float>& out) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    prof_.idle();
     forward(batch);
     std::vector<LogitRow> rows;
     for (size_t s = 0; s < batch.size(); ++s) rows.push_back({batch.offsets[s + 1] - 1, -1, -1, -1});
@@ -145,6 +174,7 @@ class CudaBackend final : public Backend {
 
   void hiddenStates(const BatchView& batch, std::vector<float>& out) override {
     CUDA_CHECK(cudaSetDevice(device_));
+    prof_.idle();
     forward(batch);
     const size_t n = static_cast<size_t>(batch.totalTokens()) * cfg_.hidden;
     floatOut_.reserve(n);
@@ -174,10 +204,13 @@ class CudaBackend final : public Backend {
     rowLpAt_.reserve(M);
     rowTargets_.reserve(M);
     rowEos_.reserve(M);
-    CUDA_CHECK(cudaMemcpyAsync(rowPos_.get(), pos.data(), M * 8, cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(rowLpAt_.get(), lpAt.data(), M * 8, cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(rowTargets_.get(), targets.data(), M * 4, cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(rowEos_.get(), eos.data(), M * 4, cudaMemcpyHostToDevice, stream_));
+    {
+      StageScope p(prof_, Stage::CopyH2D);
+      CUDA_CHECK(cudaMemcpyAsync(rowPos_.get(), pos.data(), M * 8, cudaMemcpyHostToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(rowLpAt_.get(), lpAt.data(), M * 8, cudaMemcpyHostToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(rowTargets_.get(), targets.data(), M * 4, cudaMemcpyHostToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(rowEos_.get(), eos.data(), M * 4, cudaMemcpyHostToDevice, stream_));
+    }
     // Logits stay bf16 and bounded: at most ~512 MiB of rows at a time, never [positions, vocab] fp32.
     const size_t chunk = std::max<size_t>(1, std::min(M, (size_t{512} << 20) / (static_cast<size_t>(V) * 2)));
     gathered_.reserve(chunk * H);
@@ -185,13 +218,20 @@ class CudaBackend final : public Backend {
     const bf16* head = tied_ ? embed_.get() : lmHead_.get();
     for (size_t r0 = 0; r0 < M; r0 += chunk) {
       const size_t r1 = std::min(M, r0 + chunk);
-      gather_rows(hl_.get(), rowPos_.get() + r0, static_cast<int64_t>(r1 - r0), H, gathered_.get(), stream_);
-      gemm_->run(gathered_.get(), static_cast<int64_t>(r1 - r0), H, head, V, nullptr, logits_.get(), V);
+      {
+        StageScope p(prof_, Stage::GatherRows);
+        gather_rows(hl_.get(), rowPos_.get() + r0, static_cast<int64_t>(r1 - r0), H, gathered_.get(), stream_);
+      }
+      {
+        StageScope p(prof_, Stage::GemmLmHead);
+        gemm_->run(gathered_.get(), static_cast<int64_t>(r1 - r0), H, head, V, nullptr, logits_.get(), V);
+      }
       fn(r0, r1);
     }
   }
 
-  void forward(const BatchView& batch) {
+  // Returns the longest sequence of the batch.
+  int64_t forward(const BatchView& batch) {
     const int H = cfg_.hidden, I = cfg_.intermediate, hd = cfg_.headDim;
     const int qd = cfg_.qDim(), qkvd = cfg_.qkvDim();
     const int64_t T = batch.totalTokens();
@@ -213,18 +253,23 @@ class CudaBackend final : public Backend {
                                                         std::to_string(cfg_.vocab));
       }
     }
-    if (rope_.ensure(maxLen) || cosT_.size() != rope_.cosBits().size()) {
-      cosT_.resize_exact(rope_.cosBits().size());
-      sinT_.resize_exact(rope_.sinBits().size());
-      CUDA_CHECK(cudaMemcpy(cosT_.get(), rope_.cosBits().data(), rope_.cosBits().size() * 2, cudaMemcpyHostToDevice));
-      CUDA_CHECK(cudaMemcpy(sinT_.get(), rope_.sinBits().data(), rope_.sinBits().size() * 2, cudaMemcpyHostToDevice));
-    }
     tokens_.reserve(T);
     pos_.reserve(T);
     cuSeqlens_.reserve(nseq + 1);
-    CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), batch.tokens, T * 4, cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(pos_.get(), pos.data(), T * 4, cudaMemcpyHostToDevice, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(cuSeqlens_.get(), cu.data(), (nseq + 1) * 4, cudaMemcpyHostToDevice, stream_));
+    {
+      StageScope p(prof_, Stage::CopyH2D);
+      if (rope_.ensure(maxLen) || cosT_.size() != rope_.cosBits().size()) {
+        cosT_.resize_exact(rope_.cosBits().size());
+        sinT_.resize_exact(rope_.sinBits().size());
+        CUDA_CHECK(
+            cudaMemcpy(cosT_.get(), rope_.cosBits().data(), rope_.cosBits().size() * 2, cudaMemcpyHostToDevice));
+        CUDA_CHECK(
+            cudaMemcpy(sinT_.get(), rope_.sinBits().data(), rope_.sinBits().size() * 2, cudaMemcpyHostToDevice));
+      }
+      CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), batch.tokens, T * 4, cudaMemcpyHostToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(pos_.get(), pos.data(), T * 4, cudaMemcpyHostToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(cuSeqlens_.get(), cu.data(), (nseq + 1) * 4, cudaMemcpyHostToDevice, stream_));
+    }
     h_.reserve(T * H);
     x_.reserve(T * H);
     qkv_.reserve(T * qkvd);
@@ -236,24 +281,84 @@ class CudaBackend final : public Backend {
 
     const float eps = cfg_.eps;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    embed_gather(tokens_.get(), embed_.get(), h_.get(), T, H, stream_);
+    {
+      StageScope p(prof_, Stage::Embedding);
+      embed_gather(tokens_.get(), embed_.get(), h_.get(), T, H, stream_);
+    }
     for (int l = 0; l < cfg_.layers; ++l) {
       Layer& L = layers_[l];
-      rmsnorm(h_.get(), H, L.inputNorm.get(), x_.get(), H, T, H, eps, stream_);
-      gemm_->run(x_.get(), T, H, L.wqkv.get(), qkvd, cfg_.qkvBias ? L.bqkv.get() : nullptr, qkv_.get(), qkvd);
-      qk_norm_rope(qkv_.get(), T, qkvd, cfg_.heads, cfg_.kvHeads, hd, pos_.get(), cosT_.get(), sinT_.get(),
-                   cfg_.qkNorm ? L.qNorm.get() : nullptr, cfg_.qkNorm ? L.kNorm.get() : nullptr, eps, stream_);
-      attention(qkv_.get(), qkvd, cuSeqlens_.get(), nseq, static_cast<int>(maxLen), cfg_.heads, cfg_.kvHeads, hd,
-                scale, attn_.get(), qd, stream_);
-      gemm_->run(attn_.get(), T, qd, L.wo.get(), H, nullptr, tmp_.get(), H);
-      residual_add(h_.get(), tmp_.get(), T * H, stream_);
-      rmsnorm(h_.get(), H, L.postNorm.get(), x_.get(), H, T, H, eps, stream_);
-      gemm_->run(x_.get(), T, H, L.wgateUp.get(), 2 * I, nullptr, gu_.get(), 2 * I);
-      silu_mul(gu_.get(), mlp_.get(), T, I, stream_);
-      gemm_->run(mlp_.get(), T, I, L.wdown.get(), H, nullptr, tmp_.get(), H);
-      residual_add(h_.get(), tmp_.get(), T * H, stream_);
+      {
+        StageScope p(prof_, Stage::RmsNorm);
+        rmsnorm(h_.get(), H, L.inputNorm.get(), x_.get(), H, T, H, eps, stream_);
+      }
+      {
+        StageScope p(prof_, Stage::GemmQkv);
+        gemm_->run(x_.get(), T, H, L.wqkv.get(), qkvd, cfg_.qkvBias ? L.bqkv.get() : nullptr, qkv_.get(), qkvd);
+      }
+      {
+        StageScope p(prof_, Stage::Rope);
+        qk_norm_rope(qkv_.get(), T, qkvd, cfg_.heads, cfg_.kvHeads, hd, pos_.get(), cosT_.get(), sinT_.get(),
+                     cfg_.qkNorm ? L.qNorm.get() : nullptr, cfg_.qkNorm ? L.kNorm.get() : nullptr, eps, stream_);
+      }
+      {
+        StageScope p(prof_, Stage::Attention);
+        attention(qkv_.get(), qkvd, cuSeqlens_.get(), nseq, static_cast<int>(maxLen), cfg_.heads, cfg_.kvHeads, hd,
+                  scale, attn_.get(), qd, stream_);
+      }
+      {
+        StageScope p(prof_, Stage::GemmO);
+        gemm_->run(attn_.get(), T, qd, L.wo.get(), H, nullptr, tmp_.get(), H);
+      }
+      {
+        StageScope p(prof_, Stage::Residual);
+        residual_add(h_.get(), tmp_.get(), T * H, stream_);
+      }
+      {
+        StageScope p(prof_, Stage::RmsNorm);
+        rmsnorm(h_.get(), H, L.postNorm.get(), x_.get(), H, T, H, eps, stream_);
+      }
+      {
+        StageScope p(prof_, Stage::GemmGateUp);
+        gemm_->run(x_.get(), T, H, L.wgateUp.get(), 2 * I, nullptr, gu_.get(), 2 * I);
+      }
+      {
+        StageScope p(prof_, Stage::SiluMul);
+        silu_mul(gu_.get(), mlp_.get(), T, I, stream_);
+      }
+      {
+        StageScope p(prof_, Stage::GemmDown);
+        gemm_->run(mlp_.get(), T, I, L.wdown.get(), H, nullptr, tmp_.get(), H);
+      }
+      {
+        StageScope p(prof_, Stage::Residual);
+        residual_add(h_.get(), tmp_.get(), T * H, stream_);
+      }
     }
-    rmsnorm(h_.get(), H, finalNorm_.get(), hl_.get(), H, T, H, eps, stream_);
+    {
+      StageScope p(prof_, Stage::RmsNorm);
+      rmsnorm(h_.get(), H, finalNorm_.get(), hl_.get(), H, T, H, eps, stream_);
+    }
+    return maxLen;
+  }
+
+  // Device memory this backend holds: weights, activations and row plans (capacities), and the GEMM
+  // workspace. The CUDA context and allocator slack are not in it; cudaMemGetInfo in the profile is.
+  uint64_t deviceBytes() const {
+    uint64_t b = gemm_->workspaceBytes();
+    for (const auto* buf : {&embed_, &finalNorm_, &lmHead_, &cosT_, &sinT_, &h_, &x_, &qkv_, &attn_, &tmp_, &gu_,
+                            &mlp_, &hl_, &gathered_, &logits_}) {
+      b += buf->bytes();
+    }
+    for (const Layer& L : layers_) {
+      for (const auto* buf : {&L.inputNorm, &L.wqkv, &L.bqkv, &L.wo, &L.qNorm, &L.kNorm, &L.postNorm, &L.wgateUp,
+                              &L.wdown}) {
+        b += buf->bytes();
+      }
+    }
+    b += tokens_.bytes() + pos_.bytes() + cuSeqlens_.bytes() + rvec_.bytes() + rowTargets_.bytes() +
+         rowEos_.bytes() + rowPos_.bytes() + rowLpAt_.bytes() + sVals_.bytes() + logprobs_.bytes() +
+         floatOut_.bytes() + eosProb_.bytes();
+    return b;
   }
 
   ModelConfig cfg_;
@@ -271,6 +376,7 @@ class CudaBackend final : public Backend {
   DeviceBuffer<uint32_t> sVals_;
   DeviceBuffer<float> logprobs_, floatOut_;
   DeviceBuffer<double> eosProb_;
+  StageProfiler prof_;  // declared last: its events are destroyed first, after the destructor's body
 };
 
 void copy_message(const std::string& s, char* out, size_t len) {

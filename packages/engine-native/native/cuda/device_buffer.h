@@ -20,6 +20,8 @@ class DeviceBuffer {
 
   T* get() const { return ptr_; }
   size_t size() const { return size_; }
+  // Device bytes held (the capacity, not the size in use): what the profiler's accounting adds up.
+  size_t bytes() const { return capacity_ * sizeof(T); }
 
   // At least n elements; returns true when memory was (re)allocated.
   bool reserve(size_t n) {

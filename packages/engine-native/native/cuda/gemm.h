@@ -22,6 +22,7 @@ class LtGemm {
 
   void run(const __nv_bfloat16* X, int64_t M, int K, const __nv_bfloat16* W, int N, const __nv_bfloat16* bias,
            __nv_bfloat16* Y, int64_t ldy);
+  size_t workspaceBytes() const { return workspaceBytes_; }
 
  private:
   struct Plan;
