@@ -3,6 +3,7 @@ import {
   checkGpuLayout,
   describeConfig,
   FLASH_ATTN_REFUSAL,
+  type GpuLayout,
   loadConfig,
   type MinerConfig,
   missingForMainnet,
@@ -10,11 +11,9 @@ import {
 import { createLogger, type Logger } from "@grail/log";
 import { ProtocolViolationError } from "@grail/protocol";
 import { visibleGpus } from "./gpus.js";
+import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides, runMining } from "./miner.js";
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-/** Invalid configuration or GPU layout: fix the settings and start again. */
-export const EXIT_CONFIG = 2;
+export { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK };
 
 export const USAGE = `Usage: pnpm start:miner [-- options]      (or: node apps/miner/dist/main.js [options])
 
@@ -22,13 +21,19 @@ Options:
   -v, -vv, --verbose   more log output: -v info, -vv debug (default: warnings and lifecycle lines)
   --no-drand           window randomness from the block hash only (default mixes in drand; GRAIL_DRAND)
   --use-drand          mix the drand beacon into window randomness
+  --check              print the configuration and what is missing, then stop without mining
   -h, --help           print this text
 
 Settings come from a .env file (looked up from the working directory to the workspace root) and
 the environment; values in .env win over exported variables. .env.example documents every one.
 With nothing configured the miner uses the embedded local network.
 
-Exit status: 0 done, 2 invalid configuration or GPU layout, 1 unexpected failure.
+On a terminal a progress line shows the window, blocks left, groups per stage, rollouts/s and the
+upload state; logs are JSON lines otherwise. SIGINT/SIGTERM finish the window in progress (its file
+is uploaded if the deadline allows) and stop; a second signal exits at once.
+
+Exit status: 0 stopped cleanly, 2 invalid configuration or GPU layout, 1 failure (a supervisor
+should restart the miner: unregistered hotkey, pipeline start failure, lost proof workers, stall).
 `;
 
 export interface MinerIo {
@@ -39,10 +44,14 @@ export interface MinerIo {
 }
 
 /**
- * The miner's entry: loads and checks the configuration, prints it (secrets redacted) and what is
- * missing to mine. The window loop is not wired in yet, so it stops there. Returns the exit status.
+ * The miner's entry: loads and checks the configuration (printing it, secrets redacted, and what is
+ * missing), then mines until stopped. `--check` stops after the checks. Returns the exit status.
  */
-export async function runMiner(argv: readonly string[], io: MinerIo): Promise<number> {
+export async function runMiner(
+  argv: readonly string[],
+  io: MinerIo,
+  overrides: MinerOverrides = {},
+): Promise<number> {
   const print = (line = "") => io.stdout.write(`${line}\n`);
   if (argv.includes("-h") || argv.includes("--help")) {
     io.stdout.write(USAGE);
@@ -51,7 +60,7 @@ export async function runMiner(argv: readonly string[], io: MinerIo): Promise<nu
 
   let cfg: MinerConfig;
   try {
-    cfg = loadConfig({ env: io.env, argv, cwd: io.cwd });
+    cfg = loadConfig({ env: io.env, argv: argv.filter((a) => a !== "--check"), cwd: io.cwd });
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr.write(`${err.message}\n`);
@@ -67,18 +76,26 @@ export async function runMiner(argv: readonly string[], io: MinerIo): Promise<nu
     file: cfg.logging.file,
   }).child({ component: "miner" });
   try {
-    return await report(cfg, log, print, io.stderr);
+    const checked = await report(cfg, log, print, io.stderr);
+    if (checked.code !== null) return checked.code;
+    if (argv.includes("--check")) {
+      log.notice("configuration checked; stopping");
+      return EXIT_OK;
+    }
+    return await runMining(cfg, checked.layout, log, overrides);
   } finally {
     await log.close();
   }
 }
 
+/** Prints the configuration and checks it; `code` is set when the miner must stop here. */
 async function report(
   cfg: MinerConfig,
   log: Logger,
   print: (line?: string) => void,
   stderr: NodeJS.WritableStream,
-): Promise<number> {
+): Promise<{ code: number | null; layout: GpuLayout | null }> {
+  let layout: GpuLayout | null = null;
   log.notice("miner starting", {
     network: cfg.chain.embeddedDevnet ? "embedded local network" : cfg.chain.network,
     netuid: cfg.chain.netuid,
@@ -93,18 +110,18 @@ async function report(
   if (gpus.count === null) {
     if (cfg.pipeline.proofFlashAttn) {
       stderr.write(`${FLASH_ATTN_REFUSAL}\n`);
-      return EXIT_CONFIG;
+      return { code: EXIT_CONFIG, layout };
     }
     print(`GPU layout: not checked (${gpus.how}); set CUDA_VISIBLE_DEVICES to check it`);
   } else {
     try {
-      const layout = checkGpuLayout(cfg.pipeline, gpus.count);
+      layout = checkGpuLayout(cfg.pipeline, gpus.count);
       print(`GPU layout: ${layout.summary} (from ${gpus.how})`);
     } catch (err) {
       if (!(err instanceof ProtocolViolationError)) throw err;
       stderr.write(`${err.message}\n`);
       log.error("GPU layout rejected", { details: err.details });
-      return EXIT_CONFIG;
+      return { code: EXIT_CONFIG, layout };
     }
   }
   print();
@@ -119,11 +136,15 @@ async function report(
   print();
   if (cfg.chain.embeddedDevnet) {
     print("The local network is not built yet: nothing to mine against.");
-  } else {
-    print(
-      `This version checks the configuration only: the window loop that mines on ${cfg.chain.network} is not built yet.`,
-    );
+    log.notice("configuration checked; stopping", { missing: gaps.length });
+    return { code: EXIT_OK, layout };
   }
-  log.notice("configuration checked; stopping", { missing: gaps.length });
-  return EXIT_OK;
+  if (gaps.length > 0) {
+    stderr.write(
+      `Cannot mine on ${cfg.chain.network}: ${gaps.map((g) => g.variables.join("/")).join(", ")} missing (see above).\n`,
+    );
+    log.notice("configuration incomplete; stopping", { missing: gaps.length });
+    return { code: EXIT_CONFIG, layout };
+  }
+  return { code: null, layout };
 }

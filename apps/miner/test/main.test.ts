@@ -133,7 +133,7 @@ describe("grail miner CLI", () => {
     expect(run.stderr).toContain("GRAIL_PIPELINE_PROOF_FLASH_ATTN=true is refused");
   });
 
-  test("a .env in the working directory wins over the environment; a real network is reported as not yet mined", () => {
+  test("a .env in the working directory wins over the environment; a real network without keys is refused before connecting", () => {
     const cwd = path.join(work, "with-env");
     mkdirSync(cwd, { recursive: true });
     writeFileSync(
@@ -141,7 +141,7 @@ describe("grail miner CLI", () => {
       "BT_NETWORK=test\nNETUID=7\nGRAIL_PIPELINE_VLLM_TP=4\nGRAIL_PIPELINE_PROOF_GPU_IDS=4,5,6,7\n",
     );
     const run = miner([], { BT_NETWORK: "finney", CUDA_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7" }, cwd);
-    expect(run.code).toBe(0);
+    expect(run.code).toBe(2);
     expect(run.stdout).toContain(
       `configuration from ${path.join(cwd, ".env")} and the environment (.env values win)`,
     );
@@ -149,7 +149,19 @@ describe("grail miner CLI", () => {
     expect(run.stdout).toContain(
       "GPU layout: visible GPUs 0..7; generation TP=4 on [0,1,2,3]; proof [4,5,6,7]",
     );
-    expect(run.stdout).toContain("the window loop that mines on test is not built yet");
+    expect(run.stderr).toContain(
+      "Cannot mine on test: BT_WALLET_COLD/BT_WALLET_HOT/BT_WALLET_PATH, R2_ACCOUNT_ID",
+    );
+    expect(jsonLines(run.stderr).map((l) => l.msg)).toEqual([
+      "miner starting",
+      "configuration incomplete; stopping",
+    ]);
+    const checked = miner(
+      ["--check"],
+      { BT_NETWORK: "finney", CUDA_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7" },
+      cwd,
+    );
+    expect(checked.code).toBe(2);
   });
 
   test("without CUDA_VISIBLE_DEVICES the driver is asked for the GPU count", () => {

@@ -113,9 +113,9 @@ export class TimeBudget {
     return last.atMs + (windowStart + WINDOW_LENGTH - last.block) * this.blockSeconds * 1000;
   }
 
-  /** Upload deadline (ms): the estimated end of the window minus the validator's slack. */
+  /** Upload deadline (whole ms): the estimated end of the window minus the validator's slack. */
   deadlineMs(windowStart: number, fallbackNowMs: number): number {
-    return this.windowEndMs(windowStart, fallbackNowMs) - this.slackMs;
+    return Math.floor(this.windowEndMs(windowStart, fallbackNowMs) - this.slackMs);
   }
 
   /** Last moment (ms) a finished group still goes into the window file. */

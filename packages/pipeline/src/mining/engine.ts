@@ -203,6 +203,19 @@ export class MiningEngine {
     } catch (err) {
       logger.warn("could not check the upload spool", { error: (err as Error).message });
     }
+    let unsubscribeHeads: (() => void) | null = null;
+    try {
+      unsubscribeHeads =
+        (await this.deps.chain.subscribeHeads?.((block) => {
+          this.budget.observeBlock(block, this.now());
+          this.deps.metrics.chainBlock.set(block);
+          this.progressState.block = block;
+        })) ?? null;
+    } catch (err) {
+      logger.warn("no new-head notifications; the block time is learned from reads only", {
+        error: (err as Error).message,
+      });
+    }
     let lastWindow = -1;
     let lastWaitLog = 0;
     while (!signal.aborted) {
@@ -251,6 +264,7 @@ export class MiningEngine {
         await abortable(this.deps.settings.retryDelayMs ?? 10_000, signal);
       }
     }
+    unsubscribeHeads?.();
     this.progressState.phase = "stopped";
     await this.run?.settled();
     await sink.idle();
@@ -439,6 +453,8 @@ export class MiningEngine {
         dropped: s.groupsDropped,
         batches: s.batches,
         stop: s.stopReason,
+        // Groups still being proved when the file was sealed; they are dropped as window_closed.
+        lateGroups: this.run?.pending ?? 0,
         miningSeconds: Math.round(secs * 10) / 10,
         rolloutsPerSecond: secs > 0 ? Math.round((s.rolloutsPackaged / secs) * 100) / 100 : 0,
         uploadMs: r.upload ? Math.round(r.upload.durationMs) : null,

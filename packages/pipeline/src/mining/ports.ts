@@ -19,6 +19,11 @@ export interface MiningChain {
   blockHash(block: number): Promise<string>;
   /** Resolves with the head number once it is ≥ target; rejects when the signal aborts. */
   waitForBlock(target: number, signal?: AbortSignal): Promise<number>;
+  /**
+   * New-head notifications, when the chain offers them: every head feeds the block-time estimate,
+   * so the time budget is right from the first window instead of learning only from its own reads.
+   */
+  subscribeHeads?(onHead: (block: number) => void): Promise<() => void>;
 }
 
 export interface WindowRandomnessValue {

@@ -316,13 +316,25 @@ export class WindowRun {
     metrics.rolloutsGenerated.inc(completions.length);
     metrics.groupsGenerated.inc(groups.length);
     this.counters.groupsGenerated += groups.length;
+    const genMs = this.now() - dispatchedAt;
+    const tokens = completions.reduce((a, c) => a + c.outputIds.length, 0);
+    this.log.info("batch generated", {
+      groups: groups.map((g) => g.index),
+      prompts: prompts.length,
+      genMs,
+      completionTokens: tokens,
+      tokensPerSecond: genMs > 0 ? Math.round((tokens / genMs) * 1000) : null,
+      pendingGroups: this.pendingGroups,
+    });
     const batch = Promise.all(
       groups.map((g, i) =>
         this.processGroup(g, completions.slice(i * ROLLOUTS_PER_PROBLEM, (i + 1) * ROLLOUTS_PER_PROBLEM)),
       ),
     ).then(() => {
       const cap = WINDOW_LENGTH * budget.blockSeconds;
-      budget.batchTime.observe(Math.min(cap, (this.now() - dispatchedAt) / 1000));
+      const batchMs = this.now() - dispatchedAt;
+      budget.batchTime.observe(Math.min(cap, batchMs / 1000));
+      this.log.info("batch settled", { groups: groups.map((g) => g.index), batchMs, genMs });
     });
     this.inflight.add(batch);
     void batch.finally(() => this.inflight.delete(batch));

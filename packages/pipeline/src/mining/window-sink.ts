@@ -137,7 +137,8 @@ export class SpoolingWindowSink implements WindowSink {
       key,
       hotkey: input.hotkey,
       windowStart,
-      deadlineMs: input.deadlineMs,
+      // Whole milliseconds: the store's timers refuse fractions.
+      deadlineMs: Math.floor(input.deadlineMs),
       size: written.size,
     };
     // The uploader's sidecar: a restarted miner finds the file with pendingSpool().
@@ -184,7 +185,9 @@ export class SpoolingWindowSink implements WindowSink {
     const run = (async (): Promise<WindowUploadOutcome> => {
       let lastError = first.error;
       while (!this.closed && this.now() < entry.deadlineMs) {
-        await sleep(Math.min(interval, Math.max(0, entry.deadlineMs - this.now())));
+        // Near the deadline, retry more often: a store back with a second to spare still counts.
+        const left = entry.deadlineMs - this.now();
+        await sleep(Math.min(interval, Math.max(100, left / 4), Math.max(0, left)));
         if (this.closed || this.now() >= entry.deadlineMs) break;
         try {
           await this.options.uploader.uploadSpooled(entry);

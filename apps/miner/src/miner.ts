@@ -1,0 +1,397 @@
+import { mkdir } from "node:fs/promises";
+import {
+  DrandClient,
+  HotkeyNotRegisteredError,
+  loadHotkey,
+  runMinerChainStartup,
+  SubtensorClient,
+} from "@grail/chain";
+import type { GpuLayout, MinerConfig } from "@grail/config";
+import { proofEngineFor } from "@grail/config";
+import { CacheDirectorySource, DatasetStore } from "@grail/environments";
+import { ChatTokenizer, GenerationServer, type GenerationServerOptions } from "@grail/generation";
+import type { Logger } from "@grail/log";
+import { createMetrics, type MetricsServer, type MinerMetrics, startMetricsServer } from "@grail/metrics";
+import {
+  type Backends,
+  type EngineSettings,
+  MiningEngine,
+  type MiningEngineDeps,
+  monitorBackends,
+  ProofPool,
+  type ProofPoolOptions,
+  SpoolingWindowSink,
+  Watchdog,
+  WindowFileWriter,
+  type WindowSink,
+} from "@grail/pipeline";
+import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
+import { createDualClients, WindowUploader } from "@grail/storage";
+import { assertWorkerBuilt, workerEntryPoints } from "@grail/worker";
+import { Environments, miningChain, randomnessSource, TrainerCheckpoints } from "./adapters.js";
+import { ProgressLine } from "./progress.js";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+/** Invalid configuration or GPU layout: fix the settings and start again. */
+export const EXIT_CONFIG = 2;
+
+/**
+ * Parts a caller may replace: the local network plugs in its own datasets and engine tuning, tests
+ * add CPU worker options. Everything left out is built from the configuration.
+ */
+export interface MinerOverrides {
+  datasets?: DatasetStore;
+  /** Extra ProofPool options (e.g. `backend: "cpu"`, `threadsPerWorker`, supervision timings). */
+  pool?: Partial<ProofPoolOptions>;
+  /** Extra GenerationServer options (supervisor timings, client retries). */
+  generation?: Partial<Pick<GenerationServerOptions, "supervisor" | "weightSyncTimeoutMs">> & {
+    retry?: GenerationServerOptions["client"]["retry"];
+  };
+  engine?: Partial<EngineSettings>;
+  /** Aborting stops the miner as SIGTERM would. */
+  signal?: AbortSignal;
+  /** Install SIGINT/SIGTERM handlers (the CLI does; embedded runs do not). Default true. */
+  handleSignals?: boolean;
+  /** Sees the engine and its backends once built (tests, the local network's status page). */
+  onStarted?: (engine: MiningEngine, parts: StartedParts) => void;
+  /** Where the live progress line goes (a TTY); none when null. Default: stderr when it is a TTY. */
+  progressStream?: NodeJS.WriteStream | null;
+  /** Watchdog silence limit (reference: 1800 s). */
+  watchdogTimeoutMs?: number;
+}
+
+export interface StartedParts {
+  client: SubtensorClient;
+  metrics: MinerMetrics;
+  sink: WindowSink;
+  hotkey: string;
+  uid: number;
+  backends: () => { generation: GenerationServer; pool: ProofPool } | null;
+}
+
+class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Startup (spec/miner-pipeline.md §3.1, fixes of §11) and the window loop until stopped: hotkey,
+ * object store clients, chain connection, registration check and credential commitment, then the
+ * mining engine, which starts the generation server and the proof workers on the first checkpoint.
+ * Returns the process exit status: 0 after a clean stop, 1 when a supervisor should restart it.
+ */
+export async function runMining(
+  cfg: MinerConfig,
+  layout: GpuLayout | null,
+  log: Logger,
+  overrides: MinerOverrides = {},
+): Promise<number> {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse())
+      await c().catch((e: unknown) => log.warn("shutdown step failed", { error: String(e) }));
+  };
+  try {
+    return await mine(cfg, layout, log, overrides, cleanups);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      log.error(err.message);
+      return err.exitCode;
+    }
+    const code = (err as { exitCode?: unknown }).exitCode;
+    log.error("miner failed", { error: (err as Error).message, stack: (err as Error).stack });
+    return typeof code === "number" ? code : EXIT_FAILURE;
+  } finally {
+    await cleanup();
+  }
+}
+
+async function mine(
+  cfg: MinerConfig,
+  layout: GpuLayout | null,
+  log: Logger,
+  overrides: MinerOverrides,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<number> {
+  const { storage, chain: chainCfg, pipeline } = cfg;
+  if (!chainCfg.endpoint)
+    throw new StartupError("no chain endpoint: set BT_NETWORK or BT_CHAIN_ENDPOINT", EXIT_CONFIG);
+  if (!storage.accountId || !storage.bucketId || !storage.read || !storage.write) {
+    throw new StartupError(
+      "R2_ACCOUNT_ID, R2_BUCKET_ID and both key pairs are required to mine",
+      EXIT_CONFIG,
+    );
+  }
+
+  let metrics: MinerMetrics;
+  try {
+    metrics = createMetrics({ backend: cfg.monitoring.backend });
+  } catch (err) {
+    throw new StartupError((err as Error).message, EXIT_CONFIG);
+  }
+  let metricsServer: MetricsServer | null = null;
+  if (metrics.backend === "prometheus") {
+    metricsServer = await startMetricsServer({
+      metrics,
+      host: cfg.monitoring.prometheus.host,
+      port: cfg.monitoring.prometheus.port,
+    });
+    cleanups.push(() => metricsServer!.close());
+    log.notice("metrics served", { url: metricsServer.url });
+  }
+
+  const { signer } = await loadHotkey({
+    walletRoot: cfg.wallet.path,
+    walletName: cfg.wallet.coldkey,
+    hotkeyName: cfg.wallet.hotkey,
+  }).catch((err: Error) => {
+    throw new StartupError(err.message, EXIT_FAILURE);
+  });
+  log.notice("hotkey loaded", { hotkey: signer.ss58 });
+
+  const location = {
+    accountId: storage.accountId,
+    bucket: storage.bucketId,
+    ...(storage.endpointUrl ? { endpointUrl: storage.endpointUrl } : {}),
+    region: storage.region,
+    forcePathStyle: storage.forcePathStyle,
+  };
+  const { writer } = createDualClients(
+    { ...location, read: { ...storage.read }, write: { ...storage.write } },
+    { retry: { attemptTimeoutMs: storage.uploadTimeoutSeconds * 1000 } },
+  );
+
+  const client = await SubtensorClient.connect({
+    url: chainCfg.endpoint,
+    callPolicy: {
+      timeoutMs: chainCfg.callTimeoutSeconds * 1000,
+      attempts: chainCfg.callRetries,
+      backoffBaseMs: chainCfg.callBackoffSeconds * 1000,
+    },
+    connectTimeoutMs: chainCfg.initTimeoutSeconds * 1000,
+    logger: log.child({ component: "chain" }),
+  });
+  cleanups.push(() => client.close());
+
+  let startup: Awaited<ReturnType<typeof runMinerChainStartup>>;
+  try {
+    startup = await runMinerChainStartup({
+      client,
+      signer,
+      netuid: chainCfg.netuid,
+      credentials: {
+        accountId: storage.accountId,
+        readAccessKeyId: storage.read.accessKeyId,
+        readSecretAccessKey: storage.read.secretAccessKey,
+      },
+      hint: { walletName: cfg.wallet.coldkey, hotkeyName: cfg.wallet.hotkey, network: cfg.chain.network },
+      logger: log.child({ component: "chain" }),
+    });
+  } catch (err) {
+    if (err instanceof HotkeyNotRegisteredError)
+      throw new StartupError(err.message, err.exitCode ?? EXIT_FAILURE);
+    throw err;
+  }
+  log.notice("registered", {
+    netuid: chainCfg.netuid,
+    uid: startup.uid,
+    commitment: startup.commitment.status,
+  });
+
+  await mkdir(cfg.paths.spoolDir, { recursive: true });
+  const fileWriter = WindowFileWriter.create("thread");
+  const sink = new SpoolingWindowSink({
+    writer: fileWriter,
+    uploader: new WindowUploader({ writer, spoolDir: cfg.paths.spoolDir }),
+    logger: log.child({ component: "upload" }),
+  });
+  cleanups.push(() => fileWriter.close());
+  cleanups.push(() => sink.close());
+
+  const checkpoints = new TrainerCheckpoints({
+    client,
+    netuid: chainCfg.netuid,
+    location,
+    cacheRoot: cfg.paths.checkpointDir,
+    logger: log,
+    initial: startup.trainer
+      ? {
+          accountId: startup.trainer.bucket.accountId,
+          accessKeyId: startup.trainer.bucket.accessKeyId,
+          secretAccessKey: startup.trainer.bucket.secretAccessKey,
+        }
+      : null,
+  });
+  const environments = new Environments(overrides.datasets ?? new DatasetStore(new CacheDirectorySource()));
+  cleanups.push(() => environments.close());
+
+  let generation: GenerationServer | null = null;
+  let pool: ProofPool | null = null;
+  let stopMonitor: (() => void) | null = null;
+  cleanups.push(async () => {
+    stopMonitor?.();
+    await Promise.allSettled([pool?.shutdown(), generation?.stop()]);
+  });
+  const proofGpus = layout?.proofGpus ?? pipeline.proofGpus;
+  const startBackends = async ({ dir, window }: { dir: string; window: number }): Promise<Backends> => {
+    const entryPoints = workerEntryPoints();
+    assertWorkerBuilt(entryPoints);
+    const command = pipeline.backend === "sglang" ? pipeline.sglangCommand : pipeline.vllmCommand;
+    const [gen, proofs] = await Promise.allSettled([
+      GenerationServer.start(dir, {
+        backend: pipeline.backend,
+        launch: {
+          gpuStart: pipeline.generationGpu,
+          tp: pipeline.tensorParallel,
+          memFraction: pipeline.gpuMemUtil,
+          contextLength: pipeline.maxModelLen,
+          maxRunningRequests: pipeline.maxNumSeqs,
+          disableCudaGraph: pipeline.disableCudaGraph,
+          gpuIndexing: "relative",
+          startupTimeoutMs: pipeline.serverTimeoutSeconds * 1000,
+          ...(command ? { command } : {}),
+        },
+        client: {
+          promptsPerRequest: pipeline.groupsPerBatch * ROLLOUTS_PER_PROBLEM,
+          maxConcurrentRequests: pipeline.maxConcurrent,
+          requestTimeoutMs: pipeline.serverTimeoutSeconds * 1000,
+          ...(overrides.generation?.retry ? { retry: overrides.generation.retry } : {}),
+        },
+        symlinkDir: pipeline.symlinkDir,
+        tokenizer: cfg.generation.trainModelId,
+        ...(overrides.generation?.supervisor ? { supervisor: overrides.generation.supervisor } : {}),
+        ...(overrides.generation?.weightSyncTimeoutMs
+          ? { weightSyncTimeoutMs: overrides.generation.weightSyncTimeoutMs }
+          : {}),
+        logger: log.child({ component: "generation" }),
+      }),
+      ProofPool.start({
+        gpus: proofGpus,
+        topology: pipeline.proofSubprocess || proofGpus.length > 1 ? "subprocess" : "in-process",
+        model: { modelDir: dir, checkpointWindow: window },
+        signer,
+        entryPoints,
+        engine: pipeline.proofEngine.default,
+        engineByGpu: Object.fromEntries(proofGpus.map((g) => [g, proofEngineFor(pipeline.proofEngine, g)])),
+        cudaVisibleDevices:
+          pipeline.cudaVisibleDevices === null ? null : pipeline.cudaVisibleDevices.join(","),
+        logger: log,
+        verbosity: cfg.logging.verbosity,
+        ...overrides.pool,
+      }),
+    ]);
+    if (gen.status === "rejected" || proofs.status === "rejected") {
+      if (gen.status === "fulfilled") await gen.value.stop();
+      if (proofs.status === "fulfilled") await proofs.value.shutdown();
+      const reasons = [gen, proofs]
+        .filter((r) => r.status === "rejected")
+        .map((r) => (r.reason as Error).message);
+      throw new Error(reasons.join("; "));
+    }
+    generation = gen.value;
+    pool = proofs.value;
+    stopMonitor = monitorBackends(metrics, pool, generation.process);
+    return { generation, proofs: pool };
+  };
+
+  const deps: MiningEngineDeps = {
+    chain: miningChain(client),
+    randomness: randomnessSource(
+      chainCfg.useDrand ? new DrandClient({ logger: log.child({ component: "drand" }) }) : null,
+      log,
+    ),
+    checkpoints,
+    startBackends,
+    loadTokenizer: (dir) => ChatTokenizer.fromDir(dir),
+    environments: environments.factory,
+    sink,
+    signer,
+    metrics,
+    logger: log,
+    settings: {
+      groupsPerBatch: pipeline.groupsPerBatch,
+      safetyBlocks: pipeline.safetyBlocks,
+      ...overrides.engine,
+    },
+  };
+
+  const engine = new MiningEngine(deps);
+  const watchdog = new Watchdog({
+    timeoutMs: overrides.watchdogTimeoutMs ?? 1_800_000,
+    checkIntervalMs: Math.min(600_000, overrides.watchdogTimeoutMs ?? 600_000),
+    onStall: (silent) => {
+      log.error("watchdog: no progress; stopping and exiting 1 for a restart", { silentForMs: silent });
+      engine.stop("watchdog");
+      setTimeout(() => process.exit(EXIT_FAILURE), 10_000).unref();
+    },
+  }).start();
+  deps.heartbeat = () => watchdog.beat();
+  cleanups.push(async () => watchdog.stop());
+
+  // A rate-limited credential commitment is retried after each window until it lands.
+  let commitment = startup.commitment;
+  engine.onWindow(() => {
+    if (commitment.status !== "rate-limited") return;
+    void runMinerChainStartup({
+      client,
+      signer,
+      netuid: chainCfg.netuid,
+      credentials: {
+        accountId: storage.accountId!,
+        readAccessKeyId: storage.read!.accessKeyId,
+        readSecretAccessKey: storage.read!.secretAccessKey,
+      },
+    }).then(
+      (s) => {
+        commitment = s.commitment;
+        if (commitment.status !== "rate-limited")
+          log.notice("credential commitment", { status: commitment.status });
+      },
+      (err: Error) => log.warn("credential commitment retry failed", { error: err.message }),
+    );
+  });
+
+  const stopOn = (signal: NodeJS.Signals) => {
+    if (engine.stopping) {
+      log.warn(`${signal} again: exiting now`);
+      process.exit(130);
+    }
+    engine.stop(signal);
+  };
+  if (overrides.handleSignals ?? true) {
+    process.on("SIGINT", stopOn);
+    process.on("SIGTERM", stopOn);
+    cleanups.push(async () => {
+      process.off("SIGINT", stopOn);
+      process.off("SIGTERM", stopOn);
+    });
+  }
+  overrides.signal?.addEventListener("abort", () => engine.stop("stop requested"), { once: true });
+
+  const progressStream =
+    overrides.progressStream === undefined
+      ? process.stderr.isTTY
+        ? process.stderr
+        : null
+      : overrides.progressStream;
+  if (progressStream) {
+    const line = new ProgressLine(progressStream, () => engine.progress()).start();
+    cleanups.push(async () => line.stop());
+  }
+
+  overrides.onStarted?.(engine, {
+    client,
+    metrics,
+    sink,
+    hotkey: signer.ss58,
+    uid: startup.uid,
+    backends: () => (generation && pool ? { generation, pool } : null),
+  });
+  await engine.runLoop();
+  return EXIT_OK;
+}
