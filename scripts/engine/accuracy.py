@@ -17,27 +17,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_reference as hf  # noqa: E402
+from model_shapes import SHAPES  # noqa: E402,F401  (also imported from here by scripts/workers/make_batch.py)
 
 RANDOMNESS = "3b5d5c3712955042212a1f5f6e4e9c3b1f2e8d7c6b5a4938271605f4e3d2c1b0"
-QWEN_COMMON = dict(max_position_embeddings=32768, rms_norm_eps=1e-6, rope_theta=1000000.0,
-                   eos_token_id=151645, bos_token_id=151643)
-SHAPES = {
-    "Qwen2.5-1.5B": ("qwen2", dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960,
-                                   num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
-                                   tie_word_embeddings=True, **QWEN_COMMON)),
-    "Qwen3-1.7B": ("qwen3", dict(vocab_size=151936, hidden_size=2048, intermediate_size=6144,
-                                 num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8,
-                                 head_dim=128, tie_word_embeddings=True, **QWEN_COMMON)),
-    "Llama-3.2-1B": ("llama", dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192,
-                                   num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
-                                   max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
-                                   tie_word_embeddings=True, eos_token_id=128009, bos_token_id=128000,
-                                   llama3_rope=dict(factor=32.0, low_freq_factor=1.0, high_freq_factor=4.0,
-                                                    original_max_position_embeddings=8192))),
-    "Qwen2.5-7B": ("qwen2", dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944,
-                                 num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
-                                 tie_word_embeddings=False, **QWEN_COMMON)),
-}
 # Three batches of 16: short, medium and long prompts; completions sampled up to 480 tokens, so
 # rollouts span about 60 to 4000 tokens.
 PROMPT_RANGES = [(20, 200), (600, 1600), (2600, 3500)]

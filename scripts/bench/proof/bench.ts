@@ -1,0 +1,193 @@
+// The proof benchmark's Node side (issue engine-perf); see docs/performance.md. Bundled to one file
+// for the GPU machine by pack-device.sh, run with tsx here:
+//
+//   bench.ts native --model DIR --workload FILE --out FILE [--shape NAME] [--backend cuda|cpu]
+//                   [--hf-check FILE] [--worker FILE] [--warmup-groups N] [--direct 16,64] [--direct-groups N]
+//       the native engine through the proof pool on workload.json (bench_hf.py writes both), then the
+//       per-stage profile of one batch per case; writes the result JSON for `bench_hf.py report`
+//   bench.ts native --tiny --out-dir DIR [--backend cpu]
+//       the same path end to end on a tiny random model (workload and report by bench_hf.py): what a
+//       machine without a GPU can run of the benchmark
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { writeRandomModel } from "../../../packages/engine-native/src/index.js";
+import type { WorkerEntryPointPaths } from "../../../packages/pipeline/src/pool/index.js";
+import { runNative } from "./native-run.js";
+import { readWorkload } from "./workload.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+// Bundled, this file sits in scripts/bench/proof/.device-bundle next to the bundled worker.
+const bundled = existsSync(join(here, "worker.mjs"));
+const repoRoot = resolve(here, bundled ? "../../../.." : "../../..");
+const pyBench = join(repoRoot, "scripts/bench/proof/bench_hf.py");
+
+class UsageError extends Error {}
+
+const USAGE =
+  "usage: bench native --model DIR --workload FILE --out FILE [--shape NAME] [--backend cuda|cpu] " +
+  "[--hf-check FILE] [--worker FILE] [--warmup-groups N] [--direct 16,64] [--direct-groups N]\n" +
+  "       bench native --tiny --out-dir DIR [--backend cpu|cuda]";
+
+function entryPoints(worker: string | undefined): WorkerEntryPointPaths {
+  const main = worker
+    ? resolve(worker)
+    : bundled
+      ? join(here, "worker.mjs")
+      : join(repoRoot, "apps/worker/dist/main.js");
+  if (!existsSync(main)) {
+    throw new UsageError(
+      `the worker entry ${main} is missing: build it ("pnpm turbo run build --filter @grail/worker") or pass --worker`,
+    );
+  }
+  return { main, thread: main, torch: join(repoRoot, "apps/worker/python/torch_worker.py") };
+}
+
+function python(args: string[]): string {
+  return execFileSync("python3", [pyBench, ...args], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+}
+
+function count(text: string | undefined, name: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < 0)
+    throw new UsageError(`${name} must be a non-negative integer, got ${text}`);
+  return v;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: "string" },
+      workload: { type: "string" },
+      out: { type: "string" },
+      "out-dir": { type: "string" },
+      shape: { type: "string" },
+      backend: { type: "string" },
+      "hf-check": { type: "string" },
+      worker: { type: "string" },
+      "warmup-groups": { type: "string" },
+      direct: { type: "string" },
+      "direct-groups": { type: "string" },
+      tiny: { type: "boolean" },
+    },
+  });
+  if (positionals[0] !== "native" || positionals.length !== 1) throw new UsageError(USAGE);
+  const backend = values.backend ?? "cuda";
+  if (backend !== "cuda" && backend !== "cpu")
+    throw new UsageError(`--backend must be cuda or cpu, got ${backend}`);
+  const warmupGroups = count(values["warmup-groups"], "--warmup-groups", 1);
+  const directGroups = count(values["direct-groups"], "--direct-groups", 8);
+  const directBatchSizes = (values.direct ?? "16,64")
+    .split(",")
+    .filter((s) => s.trim() !== "")
+    .map((s) => {
+      const v = count(s.trim(), "--direct", 0);
+      if (v === 0) throw new UsageError("--direct takes rollouts per call, each at least 1");
+      return v;
+    });
+  const log = (line: string) => process.stdout.write(`${line}\n`);
+  const workers = entryPoints(values.worker);
+
+  if (values.tiny) {
+    const outDir = values["out-dir"];
+    if (!outDir) throw new UsageError(`--tiny needs --out-dir\n${USAGE}`);
+    mkdirSync(outDir, { recursive: true });
+    const modelDir = join(outDir, "tiny-model");
+    writeRandomModel(modelDir, {
+      modelType: "qwen2",
+      hiddenSize: 128,
+      numLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      intermediateSize: 320,
+      vocabSize: 512,
+      outliers: true,
+      seed: 7,
+      initStd: 0.05,
+    });
+    const workloadPath = join(outDir, "workload.json");
+    log(
+      python([
+        "workload",
+        "--config",
+        join(modelDir, "config.json"),
+        "--out",
+        workloadPath,
+        "--groups",
+        "3",
+        "--prompt-len",
+        "24",
+        "--completion-min",
+        "8",
+        "--completion-max",
+        "40",
+        "--long-groups",
+        "1",
+        "--long-prompt",
+        "48",
+        "--long-completion",
+        "96",
+      ]).trimEnd(),
+    );
+    const result = await runNative({
+      shape: "tiny-qwen2",
+      modelDir,
+      workload: readWorkload(workloadPath),
+      backend,
+      entryPoints: workers,
+      warmupGroups,
+      directBatchSizes,
+      directGroups,
+      log,
+    });
+    const resultPath = join(outDir, "native-tiny-qwen2.json");
+    writeFileSync(resultPath, JSON.stringify(result, null, 1));
+    log(python(["report", "--out-dir", outDir, resultPath]).trimEnd());
+    return 0;
+  }
+
+  if (!values.model || !values.workload || !values.out) throw new UsageError(USAGE);
+  const result = await runNative({
+    shape: values.shape ?? "model",
+    modelDir: resolve(values.model),
+    workload: readWorkload(values.workload),
+    backend,
+    entryPoints: workers,
+    warmupGroups,
+    directBatchSizes,
+    directGroups,
+    hfCheckPath: values["hf-check"] && existsSync(values["hf-check"]) ? values["hf-check"] : undefined,
+    log,
+  });
+  mkdirSync(dirname(resolve(values.out)), { recursive: true });
+  writeFileSync(values.out, JSON.stringify(result, null, 1));
+  let bad = 0;
+  for (const [name, c] of Object.entries(result.checks)) {
+    // A profiler that moves results, or an engine over the sketch tolerance, makes the figures worthless.
+    if (!c.profilerUnchanged || (c.vsHf?.overTolerance ?? 0) > 0) bad++;
+    log(
+      `native ${result.shape} ${name}: profiler changes nothing ${c.profilerUnchanged}, pool = in-process ` +
+        `${c.poolMatchesDirect}` +
+        (c.vsHf
+          ? `, vs HF sketch max ${c.vsHf.sketchMax} (over tolerance ${c.vsHf.overTolerance}), ` +
+            `median exp|dlp|-1 ${c.vsHf.medianLogprobDev.toFixed(4)}`
+          : ""),
+    );
+  }
+  return bad > 0 ? 1 : 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).message}\n`);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+}
