@@ -242,12 +242,17 @@ def render_markdown(report: dict) -> str:
         lines.append("The engine alone, in the benchmark process (no pool, IPC, hashing or signing), on the first "
                      "groups of the case:")
         lines.append("")
-        lines.append("| shape | case | rollouts per engine call | rollouts | rollouts/s | tokens/s | vs the pool |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| shape | case | rollouts per engine call | rollouts | rollouts/s | tokens/s | vs the pool | "
+                     "first group vs proved alone |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for d in report["direct"]:
             vs = "—" if d["vsPool"] is None else f"{d['vsPool']:.2f}×"
+            same = d.get("vsSixteen")
+            moved = "—" if not same else (f"{100 * same['identicalFraction']:.1f}% identical, sketch max "
+                                          f"{same['sketchMax']}")
             lines.append(f"| {d['shape']} | {d['case']} | {d['rolloutsPerCall']} | {d['rollouts']} | "
-                         f"{_fmt_rate(d['rolloutsPerSecond'])} | {_fmt_rate(d['tokensPerSecond'], 0)} | {vs} |")
+                         f"{_fmt_rate(d['rolloutsPerSecond'])} | {_fmt_rate(d['tokensPerSecond'], 0)} | {vs} | "
+                         f"{moved} |")
     for shape, profiles in report["breakdowns"].items():
         for case, prof in profiles.items():
             if not prof:

@@ -89,6 +89,11 @@ export interface DirectTiming {
   seconds: number;
   rolloutsPerSecond: number;
   tokensPerSecond: number;
+  /**
+   * The first group's proofs from these calls against the same group proved alone (16 a call, as the
+   * worker does): larger calls may pick other GEMM algorithms, so this says whether results move.
+   */
+  vsSixteen: AccuracyReport | null;
 }
 
 export interface NativeResult {
@@ -214,11 +219,15 @@ export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
     const standard = workload.cases.find((c) => c.name === "standard") ?? workload.cases[0]!;
     const rollouts = standard.groups.slice(0, Math.max(1, o.directGroups)).flat();
     const tokens = tokensOf(rollouts);
+    const firstGroup = standard.groups[0]!;
+    const alone = await model.prove(firstGroup, workload.randomness);
     for (const size of o.directBatchSizes) {
       await model.prove(rollouts.slice(0, size), workload.randomness); // warm-up at this size
+      let first: RolloutProof[] = [];
       const t0 = performance.now();
       for (let i = 0; i < rollouts.length; i += size) {
-        await model.prove(rollouts.slice(i, i + size), workload.randomness);
+        const proofs = await model.prove(rollouts.slice(i, i + size), workload.randomness);
+        if (i === 0) first = proofs.slice(0, firstGroup.length);
       }
       const seconds = (performance.now() - t0) / 1000;
       direct.push({
@@ -229,6 +238,7 @@ export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
         seconds,
         rolloutsPerSecond: rollouts.length / seconds,
         tokensPerSecond: tokens / seconds,
+        vsSixteen: first.length === firstGroup.length ? compareProofs(firstGroup, alone, first) : null,
       });
       o.log(
         `native ${o.shape} ${standard.name} in-process, ${size} rollouts a call: ` +

@@ -178,6 +178,12 @@ describe.skipIf(!hasPython)("bench.ts native --tiny on the CPU backend", () => {
     expect(result.profiles).toEqual({ standard: null, long: null });
     expect(result.checks.standard).toEqual({ profilerUnchanged: true, poolMatchesDirect: true, vsHf: null });
     expect(result.env.backend).toBe("cpu");
+    expect(result.direct.map((d) => [d.rolloutsPerCall, d.rollouts])).toEqual([
+      [16, 48],
+      [64, 48],
+    ]);
+    // The CPU backend's results do not depend on how many rollouts share a call.
+    for (const d of result.direct) expect(d.vsSixteen?.identicalFraction).toBe(1);
     const md = readFileSync(join(out, "bench.md"), "utf8");
     expect(md).toMatch(/\| tiny-qwen2 \| standard \| 48 \| \d+ \| — \| — \| — \| [\d,.]+ \|/);
     expect(md).toContain("| tiny-qwen2 | long | yes | yes | — | — | — |");

@@ -160,7 +160,8 @@ class ReportTest(unittest.TestCase):
                 "cases": [case("standard", 256, 153600, 2.0e15, 4.0, 30e9), case("long", 16, 64000, 1.0e15, 3.5)],
                 "profiles": {"standard": profile(), "long": None},
                 "direct": [{"case": "standard", "rolloutsPerCall": 64, "rollouts": 128, "tokens": 76800,
-                            "seconds": 1.6, "rolloutsPerSecond": 80.0, "tokensPerSecond": 48000.0}],
+                            "seconds": 1.6, "rolloutsPerSecond": 80.0, "tokensPerSecond": 48000.0,
+                            "vsSixteen": {"identicalFraction": 0.985, "sketchMax": 310}}],
                 "checks": {"standard": {"profilerUnchanged": True, "poolMatchesDirect": False,
                                         "vsHf": {"sketchMax": 512, "overTolerance": 0, "medianLogprobDev": 0.01}}}})
             report = benchlib.build_report([nat, hf])
@@ -182,7 +183,8 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| unattributed | 10.00 | 10.0% | 0 | — | — |", md)
         self.assertIn("| Qwen2.5-7B | standard | yes | NO | 512 | 0 | 0.0100 |", md)
         self.assertAlmostEqual(report["direct"][0]["vsPool"], 80.0 / 64.0)
-        self.assertIn("| Qwen2.5-7B | standard | 64 | 128 | 80.0 | 48,000 | 1.25× |", md)
+        self.assertIn("| Qwen2.5-7B | standard | 64 | 128 | 80.0 | 48,000 | 1.25× | 98.5% identical, sketch max 310 |",
+                      md)
 
     def test_native_alone_and_mismatched_workloads(self):
         with tempfile.TemporaryDirectory() as d:
