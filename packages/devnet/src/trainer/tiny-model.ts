@@ -103,7 +103,7 @@ export async function buildTinyModel(options: TinyModelOptions = {}): Promise<Ti
     const active = new Set(await tokenizer.encode(await corpus()));
     active.delete(eosTokenId);
     const lmHead = state.get("lm_head.weight");
-    if (!lmHead || lmHead.dtype !== "BF16") throw new Error("the generated model has no bf16 lm_head.weight");
+    if (lmHead?.dtype !== "BF16") throw new Error("the generated model has no bf16 lm_head.weight");
     const hidden = lmHead.shape[1]!;
     const bits = new Uint16Array(lmHead.data.buffer, lmHead.data.byteOffset, lmHead.data.byteLength / 2);
     const rand = mulberry32(seed ^ 0x5eed);
