@@ -48,7 +48,7 @@ def _case_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-len", type=_positive("--prompt-len"), default=200)
     p.add_argument("--completion-min", type=_positive("--completion-min"), default=100)
     p.add_argument("--completion-max", type=_positive("--completion-max"), default=700)
-    p.add_argument("--long-groups", type=_positive("--long-groups", allow_zero=True), default=1,
+    p.add_argument("--long-groups", type=_positive("--long-groups", allow_zero=True), default=2,
                    help="16-rollout groups of the long case; 0 leaves it out")
     p.add_argument("--long-prompt", type=_positive("--long-prompt"), default=1000)
     p.add_argument("--long-completion", type=_positive("--long-completion"), default=3000)
