@@ -12,8 +12,8 @@
 # Knobs: BENCH_GROUPS (standard-case groups, 1.5B shapes; default 32), BENCH_GROUPS_7B (default 16),
 # BENCH_LONG_GROUPS (default 2), BENCH_HF_DIR (a folder with hf-<shape>.json of an earlier run on the same
 # workload: reuse those HF figures instead of timing HF again), BENCH_WORK (default /tmp/proof-bench),
-# BENCH_KEEP=1 (keep models, workloads and HF figures in BENCH_WORK), BENCH_REUSE=1 (a later call on the
-# same warm machine: skip straight to the native side with what BENCH_KEEP kept; the fast loop while tuning).
+# BENCH_KEEP=1 (keep models, workloads and HF figures in BENCH_WORK), BENCH_REUSE=1 (a later run on the
+# same machine: skip straight to the native side with what BENCH_KEEP kept; the fast loop while tuning).
 set -uo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
