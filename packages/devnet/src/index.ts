@@ -11,6 +11,7 @@ export * from "./store/object-store.js";
 export * from "./trainer/tiny-model.js";
 export * from "./trainer/trainer.js";
 export * from "./validator/checks.js";
+export * from "./validator/cli.js";
 export * from "./validator/local-validator.js";
 export * from "./validator/report.js";
 export * from "./validator/statistics.js";

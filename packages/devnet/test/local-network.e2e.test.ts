@@ -4,6 +4,7 @@ import path from "node:path";
 import type { HotkeySigner } from "@grail/chain";
 import {
   commitBinding,
+  noDrandRandomness,
   PRIME_Q,
   parseCommitmentsJson,
   pythonCommitmentsJson,
@@ -20,6 +21,7 @@ import {
   formatReport,
   LocalEnvironments,
   LocalValidator,
+  runValidateCli,
   startDevnet,
   TrainerCheckpoints,
   type ValidationReport,
@@ -238,6 +240,67 @@ describe("a window mined on the local network", () => {
     expect(failing(report)).toContain("env_prompt_valid");
     const prompt = report.checks.find((c) => c.id === "env_prompt_valid")!;
     expect(prompt.failures[0]!.row).toBe(6);
+  });
+
+  it("is validated by the pnpm validate CLI from bucket credentials and block hashes", async () => {
+    const hash = await devnet.chain.blockHash(window);
+    const challenge = noDrandRandomness(await devnet.chain.blockHash(window + 30));
+    const { miner: m, trainer: t } = devnet.buckets;
+    const args = [
+      "--window",
+      String(window),
+      "--hotkey",
+      miner.ss58,
+      "--block-hash",
+      hash,
+      "--challenge-randomness",
+      challenge,
+      "--miner-account",
+      m.accountId,
+      "--miner-key-id",
+      m.read.accessKeyId,
+      "--miner-secret",
+      m.read.secretAccessKey,
+      "--trainer-account",
+      t.accountId,
+      "--trainer-key-id",
+      t.read.accessKeyId,
+      "--trainer-secret",
+      t.read.secretAccessKey,
+      "--endpoint",
+      devnet.storeLocation.endpointUrl,
+      "--force-path-style",
+      "--cache",
+      path.join(work, "cli-cache"),
+      "--datasets",
+      "bundled",
+      "--backend",
+      "cpu",
+      "--groups",
+      String(original.rows[0]!.rollout_group),
+      "--distribution",
+      "off",
+    ];
+    const out = { stdout: "", stderr: "" };
+    const sink = (key: "stdout" | "stderr") =>
+      ({
+        write: (t: string) => {
+          out[key] += t;
+          return true;
+        },
+      }) as unknown as NodeJS.WritableStream;
+    const io = { stdout: sink("stdout"), stderr: sink("stderr"), env: {} };
+    expect(await runValidateCli(args, io), out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/proof_valid\s+§7\.4 P4\s+hard\s+16\s+0/);
+    expect(out.stdout).toMatch(/verdict: PASS/);
+
+    const tampered = path.join(work, "cli-tampered.parquet");
+    const rows = structuredClone(original.rows);
+    rows[0]!.signature = rows[1]!.signature;
+    await writeWindowFile(rows, original.metadata as unknown as WindowFileMetadata, tampered);
+    out.stdout = "";
+    expect(await runValidateCli([...args, "--file", tampered], io)).toBe(1);
+    expect(out.stdout).toMatch(/verdict: FAIL — failing: challenge_signature/);
   });
 
   it("reports a missing window as no file", async () => {

@@ -1,0 +1,1 @@
+export { runValidateCli, VALIDATE_USAGE, type ValidateIo } from "@grail/devnet";
