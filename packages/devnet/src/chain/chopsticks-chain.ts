@@ -55,7 +55,6 @@ export async function startChopsticksChain(options: ChopsticksChainOptions): Pro
       genesis: options.genesis,
       bin: chopsticksBin(),
       buildBlockMode: "Manual",
-      logLevel: "error",
       ...(options.startupTimeoutMs ? { startupTimeoutMs: options.startupTimeoutMs } : {}),
     });
   } catch (err) {
