@@ -1,4 +1,5 @@
 export * from "./backends.js";
+export * from "./block-time.js";
 export * from "./chain/chopsticks-chain.js";
 export * from "./chain/embedded-chain.js";
 export * from "./chain/local-chain.js";
@@ -6,7 +7,7 @@ export * from "./checkpoints.js";
 export * from "./devnet.js";
 export * from "./environments.js";
 export * from "./errors.js";
-export * from "./sink.js";
+export * from "./mining.js";
 export * from "./store/object-store.js";
 export * from "./trainer/tiny-model.js";
 export * from "./trainer/trainer.js";

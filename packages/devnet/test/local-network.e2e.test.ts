@@ -18,12 +18,11 @@ import {
   type CheckId,
   type Devnet,
   devnetHotkey,
+  devnetValidator,
   formatReport,
-  LocalEnvironments,
-  LocalValidator,
+  type LocalValidator,
   runValidateCli,
   startDevnet,
-  TrainerCheckpoints,
   type ValidationReport,
 } from "../src/index.js";
 import { capturedLogger, type LocalMinerRun, mineWindows } from "./helpers/mine.js";
@@ -33,7 +32,7 @@ let devnet: Devnet;
 let miner: HotkeySigner;
 let run: LocalMinerRun | null = null;
 let validator: LocalValidator;
-let environments: LocalEnvironments;
+let closeValidator: (() => Promise<void>) | undefined;
 let window: number;
 let original: { rows: RolloutRecord[]; metadata: Record<string, string> };
 let verdict: ValidationReport;
@@ -56,18 +55,9 @@ beforeAll(async () => {
   }
   await run.stop();
   window = run.reports[0]!.windowStart;
-  environments = new LocalEnvironments(devnet.datasets);
-  validator = new LocalValidator({
-    chain: devnet.chain,
-    minerStore: devnet.minerBucketReader(),
-    checkpoints: new TrainerCheckpoints({
-      chain: devnet.chain,
-      location: devnet.storeLocation,
-      cacheRoot: path.join(work, "validator-checkpoints"),
-    }),
-    environments: environments.factory,
-    engine: { backend: "cpu" },
-  });
+  const local = devnetValidator(devnet, { cacheRoot: path.join(work, "validator-checkpoints") });
+  validator = local.validator;
+  closeValidator = local.close;
   verdict = await validator.validate(miner.ss58, window, { distribution: "all" });
   const object = await devnet.minerBucketReader().download(windowFileKey(miner.ss58, window));
   original = await readWindowFile(object.bytes);
@@ -75,8 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await run?.stop();
-  validator?.close();
-  await environments?.close();
+  await closeValidator?.();
   await devnet?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });

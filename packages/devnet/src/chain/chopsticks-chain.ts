@@ -227,6 +227,10 @@ class ChopsticksChain implements LocalChain {
     return () => this.events.off("block", listener);
   }
 
+  async subscribeHeads(onHead: (block: number) => void): Promise<() => void> {
+    return this.onBlock(onHead);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -36,6 +36,8 @@ export interface LocalChain extends MiningChain {
   start(): void;
   /** Calls `listener` with every new head number; returns the unsubscribe function. */
   onBlock(listener: (block: number) => void): () => void;
+  /** MiningChain's new-head notifications (they feed the miner's block-time estimate). */
+  subscribeHeads(onHead: (block: number) => void): Promise<() => void>;
   close(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ export function embeddedLocalChain(chain: EmbeddedChain): LocalChain {
     },
     start: () => chain.start(),
     onBlock: (listener) => chain.onBlock(listener),
+    subscribeHeads: async (onHead) => chain.onBlock(onHead),
     close: async () => chain.close(),
   };
 }

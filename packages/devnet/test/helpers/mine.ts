@@ -1,22 +1,11 @@
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { HotkeySigner } from "@grail/chain";
-import { ChatTokenizer } from "@grail/generation";
 import { createLogger, type Logger } from "@grail/log";
 import { createMetrics } from "@grail/metrics";
-import { MiningEngine, SpoolingWindowSink, WindowFileWriter, type WindowReport } from "@grail/pipeline";
-import { createDualClients, WindowUploader } from "@grail/storage";
-import {
-  type Devnet,
-  LocalEnvironments,
-  localBackends,
-  localRandomness,
-  seedBlockTime,
-  TrainerCheckpoints,
-  withIntegerDeadlines,
-} from "../../src/index.js";
+import { MiningEngine, type WindowReport } from "@grail/pipeline";
+import { type Devnet, localMiningParts, seedBlockTime } from "../../src/index.js";
 
 export const repoRoot = path.resolve(fileURLToPath(new URL("../../../..", import.meta.url)));
 
@@ -44,62 +33,27 @@ export interface LocalMinerRun {
 }
 
 /**
- * The mining engine wired to the local network the way `pnpm start:miner` wires it in local mode:
- * the devnet's chain and trainer checkpoints, the native generation server and an in-process CPU
- * proof worker, uploads to the miner bucket. Resolves once `windows` windows were reported.
+ * The mining engine on the local network's ports (what `pnpm start:miner` does in local mode),
+ * with one CPU proof thread. Resolves once `windows` windows were reported.
  */
 export async function mineWindows(
   devnet: Devnet,
   signer: HotkeySigner,
   options: { windows: number; workDir: string; logger: Logger },
 ): Promise<LocalMinerRun> {
-  const { logger, workDir } = options;
-  const bucket = devnet.buckets.miner;
-  await devnet.chain.commitCredentials(signer, {
-    accountId: bucket.accountId,
-    readAccessKeyId: bucket.read.accessKeyId,
-    readSecretAccessKey: bucket.read.secretAccessKey,
-  });
-  const { writer } = createDualClients({
-    accountId: bucket.accountId,
-    bucket: bucket.name,
-    ...devnet.storeLocation,
-    read: bucket.read,
-    write: bucket.write,
-  });
-  const spoolDir = path.join(workDir, "spool");
-  await mkdir(spoolDir, { recursive: true });
-  const fileWriter = WindowFileWriter.create("inline");
-  const sink = new SpoolingWindowSink({
-    writer: fileWriter,
-    uploader: new WindowUploader({ writer, spoolDir }),
-    logger,
-  });
-  const backends = localBackends({
-    generation: devnet.generation,
-    backend: devnet.backend,
+  const parts = await localMiningParts(devnet, {
     signer,
     entryPoints: workerEntryPoints,
-    logger,
-    groupsPerBatch: 1,
+    logger: options.logger,
+    workDir: options.workDir,
     proofThreads: 1,
+    fileWriter: "inline",
   });
-  const environments = new LocalEnvironments(devnet.datasets);
   const engine = new MiningEngine({
-    chain: devnet.chain,
-    randomness: localRandomness(),
-    checkpoints: new TrainerCheckpoints({
-      chain: devnet.chain,
-      location: devnet.storeLocation,
-      cacheRoot: path.join(workDir, "miner-checkpoints"),
-    }),
-    startBackends: backends.start,
-    loadTokenizer: (dir) => ChatTokenizer.fromDir(dir),
-    environments: environments.factory,
-    sink: withIntegerDeadlines(sink),
+    ...parts.deps,
     signer,
     metrics: createMetrics({ backend: "null" }),
-    logger,
+    logger: options.logger,
     settings: { groupsPerBatch: 1, safetyBlocks: 3, retryDelayMs: 500 },
   });
   seedBlockTime(engine.budget, devnet.chain.blockTimeMs);
@@ -114,10 +68,7 @@ export async function mineWindows(
   const stop = async () => {
     engine.stop("test done");
     await loop.catch(() => undefined);
-    await sink.close();
-    await fileWriter.close();
-    await backends.stop();
-    await environments.close();
+    await parts.close();
   };
   try {
     await Promise.race([enough, loop.then(() => Promise.reject(new Error("mining loop ended early")))]);
