@@ -11,6 +11,7 @@ import {
 import { createLogger, type Logger } from "@grail/log";
 import { ProtocolViolationError } from "@grail/protocol";
 import { visibleGpus } from "./gpus.js";
+import { runLocalNetwork } from "./local-network.js";
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides, runMining } from "./miner.js";
 
 export { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK };
@@ -26,7 +27,8 @@ Options:
 
 Settings come from a .env file (looked up from the working directory to the workspace root) and
 the environment; values in .env win over exported variables. .env.example documents every one.
-With nothing configured the miner uses the embedded local network.
+With nothing configured the miner uses the embedded local network and validates every window it
+mines (GRAIL_DEVNET_WINDOWS=N stops after N windows; GRAIL_DEVNET_BLOCK_TIME sets its block time).
 
 On a terminal a progress line shows the window, blocks left, groups per stage, rollouts/s and the
 upload state; logs are JSON lines otherwise. SIGINT/SIGTERM finish the window in progress (its file
@@ -82,6 +84,7 @@ export async function runMiner(
       log.notice("configuration checked; stopping");
       return EXIT_OK;
     }
+    if (cfg.chain.embeddedDevnet) return await runLocalNetwork(cfg, log, io.stdout, io.env, overrides);
     return await runMining(cfg, checked.layout, log, overrides);
   } finally {
     await log.close();
@@ -135,9 +138,8 @@ async function report(
   }
   print();
   if (cfg.chain.embeddedDevnet) {
-    print("The local network is not built yet: nothing to mine against.");
-    log.notice("configuration checked; stopping", { missing: gaps.length });
-    return { code: EXIT_OK, layout };
+    print("Local mode: the miner starts the embedded local network and validates every window it mines.");
+    return { code: null, layout };
   }
   if (gaps.length > 0) {
     stderr.write(

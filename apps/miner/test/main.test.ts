@@ -51,8 +51,8 @@ describe("grail miner CLI", () => {
     expect(run.stdout).toContain("--no-drand");
   });
 
-  test("with nothing configured: the resolved configuration, what is missing, and that there is nothing to mine", () => {
-    const run = miner([], { CUDA_VISIBLE_DEVICES: "0,1" });
+  test("with nothing configured: the resolved configuration, what is missing, and local mode", () => {
+    const run = miner(["--check"], { CUDA_VISIBLE_DEVICES: "0,1" });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("configuration from the environment (no .env file found)");
     expect(run.stdout).toMatch(/BT_NETWORK +local\n/);
@@ -63,7 +63,11 @@ describe("grail miner CLI", () => {
     expect(run.stdout).toContain("Missing for a real-network run:");
     expect(run.stdout).toContain("  - R2_WRITE_ACCESS_KEY_ID, R2_WRITE_SECRET_ACCESS_KEY:");
     expect(
-      run.stdout.trimEnd().endsWith("The local network is not built yet: nothing to mine against."),
+      run.stdout
+        .trimEnd()
+        .endsWith(
+          "Local mode: the miner starts the embedded local network and validates every window it mines.",
+        ),
     ).toBe(true);
     // lifecycle lines print at verbosity 0; logs are JSON lines on stderr when it is not a terminal
     const logs = jsonLines(run.stderr);
@@ -72,7 +76,7 @@ describe("grail miner CLI", () => {
   });
 
   test("-v adds info lines; --no-drand turns drand off", () => {
-    const run = miner(["-v", "--no-drand"], { CUDA_VISIBLE_DEVICES: "0,1" });
+    const run = miner(["-v", "--no-drand", "--check"], { CUDA_VISIBLE_DEVICES: "0,1" });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("drand off");
     expect(run.stdout).toMatch(/GRAIL_DRAND +false +\(command line\)/);
@@ -88,7 +92,7 @@ describe("grail miner CLI", () => {
       R2_WRITE_SECRET_ACCESS_KEY: "write-secret-0123456789abcdef",
       WANDB_API_KEY: "wandb-secret-0123456789abcdef",
     };
-    const run = miner(["-vv"], {
+    const run = miner(["-vv", "--check"], {
       ...secrets,
       R2_READ_ACCESS_KEY_ID: "read-id",
       R2_WRITE_ACCESS_KEY_ID: "write-id",
@@ -173,13 +177,13 @@ describe("grail miner CLI", () => {
       '#!/bin/sh\necho "GPU 0: NVIDIA H200 (UUID: GPU-a)"\necho "GPU 1: NVIDIA H200 (UUID: GPU-b)"\n',
     );
     chmodSync(fake, 0o755);
-    const run = miner([], { PATH: bin });
+    const run = miner(["--check"], { PATH: bin });
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(
       "GPU layout: visible GPUs 0..1; generation TP=1 on [0]; proof [1] (from nvidia-smi --list-gpus)",
     );
 
-    const noDriver = miner([], { PATH: path.join(work, "empty") });
+    const noDriver = miner(["--check"], { PATH: path.join(work, "empty") });
     expect(noDriver.code).toBe(0);
     expect(noDriver.stdout).toContain(
       "GPU layout: not checked (no NVIDIA driver answered nvidia-smi --list-gpus); set CUDA_VISIBLE_DEVICES to check it",
@@ -191,7 +195,7 @@ describe("grail miner CLI", () => {
 
   test("GRAIL_LOG_FILE receives the same lifecycle lines", () => {
     const file = path.join(work, "logs", "miner.log");
-    const run = miner([], { CUDA_VISIBLE_DEVICES: "0,1", GRAIL_LOG_FILE: file });
+    const run = miner(["--check"], { CUDA_VISIBLE_DEVICES: "0,1", GRAIL_LOG_FILE: file });
     expect(run.code).toBe(0);
     const lines = jsonLines(readFileSync(file, "utf8"));
     expect(lines.map((l) => l.msg)).toEqual(["miner starting", "configuration checked; stopping"]);

@@ -1,0 +1,196 @@
+import path from "node:path";
+import { expandHome, type HotkeySigner, loadHotkey } from "@grail/chain";
+import type { MinerConfig } from "@grail/config";
+import {
+  devnetHotkey,
+  devnetValidator,
+  formatReport,
+  localMiningParts,
+  seedBlockTime,
+  startDevnet,
+  verdictLine,
+} from "@grail/devnet";
+import type { Logger } from "@grail/log";
+import { createMetrics } from "@grail/metrics";
+import { MiningEngine, type WindowReport } from "@grail/pipeline";
+import { assertWorkerBuilt, workerEntryPoints } from "@grail/worker";
+import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
+import { ProgressLine } from "./progress.js";
+
+/** The embedded network's block time when GRAIL_DEVNET_BLOCK_TIME is left at its default: 60 s windows. */
+const QUICK_BLOCK_TIME_MS = 2_000;
+
+const BANNER = [
+  "================================================================================",
+  " LOCAL NETWORK — no real chain is configured (BT_NETWORK=local, no BT_CHAIN_ENDPOINT).",
+  " Mining against an embedded local network: a chain, an S3 store on 127.0.0.1 and a trainer",
+  " publishing a tiny model, all in this process. Nothing leaves this machine and nothing earns.",
+  " Each window is checked by the local validator. Set BT_NETWORK (and R2_*, wallet) to mine for real.",
+  "================================================================================",
+];
+
+/** The configured hotkey when its wallet loads, else the local network's throwaway one. */
+async function localHotkey(cfg: MinerConfig, log: Logger): Promise<HotkeySigner> {
+  try {
+    const { signer } = await loadHotkey({
+      walletRoot: cfg.wallet.path,
+      walletName: cfg.wallet.coldkey,
+      hotkeyName: cfg.wallet.hotkey,
+    });
+    return signer;
+  } catch (err) {
+    const signer = await devnetHotkey("miner");
+    log.notice("no usable wallet; the local network's throwaway hotkey signs", {
+      wallet: path.join(expandHome(cfg.wallet.path), cfg.wallet.coldkey),
+      reason: (err as Error).message,
+      hotkey: signer.ss58,
+    });
+    return signer;
+  }
+}
+
+/**
+ * `pnpm start:miner` in local mode: starts the embedded local network, mines on it with the real
+ * mining engine, and validates every uploaded window with the local validator, printing each
+ * verdict. Stops after GRAIL_DEVNET_WINDOWS windows (default: until stopped) and exits 1 as soon
+ * as a window fails (a hard check, or a soft check over its ban count).
+ */
+export async function runLocalNetwork(
+  cfg: MinerConfig,
+  log: Logger,
+  out: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv,
+  overrides: MinerOverrides = {},
+): Promise<number> {
+  const print = (line: string) => out.write(`${line}\n`);
+  const windowsText = env.GRAIL_DEVNET_WINDOWS?.trim() || "0";
+  if (!/^\d+$/.test(windowsText)) {
+    log.error(
+      `GRAIL_DEVNET_WINDOWS=${JSON.stringify(windowsText)} must be a whole number (0: until stopped)`,
+    );
+    return EXIT_CONFIG;
+  }
+  const windows = Number(windowsText);
+  const blockTimeMs =
+    cfg.origin.settings.GRAIL_DEVNET_BLOCK_TIME?.source === "default"
+      ? QUICK_BLOCK_TIME_MS
+      : Math.round(cfg.chain.devnetBlockTimeSeconds * 1000);
+  for (const line of BANNER) print(line);
+  log.notice("starting the local network", { blockTimeMs, windows: windows || "until stopped" });
+
+  const cleanups: (() => Promise<unknown>)[] = [];
+  let failed = false;
+  try {
+    const entryPoints = workerEntryPoints();
+    assertWorkerBuilt(entryPoints);
+    const signer = await localHotkey(cfg, log);
+    const root = path.join(cfg.paths.cacheDir, "devnet");
+    const devnet = await startDevnet({
+      blockTimeMs,
+      cacheDir: root,
+      minerHotkeys: [signer.ss58],
+      ...(overrides.datasets ? { datasets: overrides.datasets } : {}),
+      log: (message, fields) => log.info(message, { component: "devnet", ...fields }),
+    });
+    cleanups.push(() => devnet.close());
+    print(
+      `local network: ${devnet.chain.kind} chain (netuid ${devnet.chain.netuid}, ${blockTimeMs / 1000} s blocks), store ${devnet.store.endpointUrl}, ` +
+        `env ${devnet.task.envId} (${devnet.datasetsSource} problems), ${devnet.backend.toUpperCase()} engine, hotkey ${signer.ss58}`,
+    );
+
+    const parts = await localMiningParts(devnet, {
+      signer,
+      entryPoints,
+      logger: log,
+      workDir: path.join(root, "miner"),
+      groupsPerBatch: cfg.pipeline.groupsPerBatch,
+      ...(overrides.pool ? { pool: overrides.pool } : {}),
+    });
+    cleanups.push(() => parts.close());
+    const engine = new MiningEngine({
+      ...parts.deps,
+      signer,
+      metrics: createMetrics({ backend: "null" }),
+      logger: log,
+      settings: {
+        groupsPerBatch: cfg.pipeline.groupsPerBatch,
+        safetyBlocks: cfg.pipeline.safetyBlocks,
+        ...overrides.engine,
+      },
+    });
+    seedBlockTime(engine.budget, blockTimeMs);
+
+    // One validator, one window at a time, beside the miner (which stops once the last window is in).
+    const checker = devnetValidator(devnet, { cacheRoot: path.join(root, "validator") });
+    cleanups.push(() => checker.close());
+    let verdicts = 0;
+    let queue: Promise<void> = Promise.resolve();
+    const judge = async (report: WindowReport) => {
+      // Windows sealed after the last verdict that counts (the one in progress at stop) are not judged.
+      if (failed || (windows > 0 && verdicts >= windows)) return;
+      const upload = report.upload?.retrying ? await report.upload.final : report.upload;
+      if (!upload) {
+        print(`window ${report.windowStart}: no rollouts to validate`);
+      } else {
+        const verdict = await checker.validator.validate(signer.ss58, report.windowStart);
+        print(verdictLine(verdict));
+        if (verdict.verdict !== "pass") {
+          failed = true;
+          print(formatReport(verdict));
+          engine.stop(`window ${report.windowStart} failed the local validator`);
+          return;
+        }
+      }
+      verdicts += 1;
+    };
+    let reported = 0;
+    engine.onWindow((report) => {
+      // The last window's verdict needs no further mining: stop now and leave it the CPU.
+      reported += 1;
+      if (windows > 0 && reported >= windows)
+        engine.stop(`mined ${windows} window${windows === 1 ? "" : "s"}`);
+      queue = queue.then(() =>
+        judge(report).catch((err: Error) => {
+          failed = true;
+          log.error("the local validator could not run", { window: report.windowStart, error: err.message });
+          engine.stop("local validator error");
+        }),
+      );
+    });
+
+    const stopOn = (signal: NodeJS.Signals) => {
+      if (engine.stopping) process.exit(130);
+      engine.stop(signal);
+    };
+    if (overrides.handleSignals ?? true) {
+      process.on("SIGINT", stopOn);
+      process.on("SIGTERM", stopOn);
+      cleanups.push(async () => {
+        process.off("SIGINT", stopOn);
+        process.off("SIGTERM", stopOn);
+      });
+    }
+    overrides.signal?.addEventListener("abort", () => engine.stop("stop requested"), { once: true });
+    const stream =
+      overrides.progressStream === undefined
+        ? process.stderr.isTTY
+          ? process.stderr
+          : null
+        : overrides.progressStream;
+    if (stream) {
+      const line = new ProgressLine(stream, () => engine.progress()).start();
+      cleanups.push(async () => line.stop());
+    }
+
+    await engine.runLoop();
+    await queue;
+    return failed ? EXIT_FAILURE : EXIT_OK;
+  } catch (err) {
+    log.error("local network failed", { error: (err as Error).message, stack: (err as Error).stack });
+    return EXIT_FAILURE;
+  } finally {
+    for (const c of cleanups.reverse()) {
+      await c().catch((e: unknown) => log.warn("shutdown step failed", { error: String(e) }));
+    }
+  }
+}

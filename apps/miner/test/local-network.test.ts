@@ -1,0 +1,60 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "main.js");
+const work = mkdtempSync(path.join(tmpdir(), "grail-miner-local-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function runMiner(env: Record<string, string>, timeoutMs: number) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN], {
+      cwd: work,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: path.join(work, "home"), ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the miner did not finish in ${timeoutMs} ms\n${stdout}\n${stderr.slice(-5_000)}`));
+    }, timeoutMs);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe("pnpm start:miner with nothing configured (local mode)", () => {
+  it("starts the local network, mines a window and prints its PASS verdict", async () => {
+    expect(existsSync(MAIN), "build first: pnpm turbo run build --filter @grail/miner...").toBe(true);
+    const run = await runMiner(
+      {
+        GRAIL_DEVNET_BLOCK_TIME: "0.7",
+        GRAIL_DEVNET_WINDOWS: "1",
+        GRAIL_CACHE_DIR: path.join(work, "cache"),
+      },
+      170_000,
+    );
+    expect(run.code, run.stderr.slice(-5_000)).toBe(0);
+    expect(run.stdout).toContain("LOCAL NETWORK — no real chain is configured");
+    expect(run.stdout).toMatch(/local network: embedded chain \(netuid 2, 0\.7 s blocks\)/);
+    const verdict = /window (\d+): PASS \((\d+)\/(\d+) rollouts checked, checkpoint (\d+)\)/.exec(run.stdout);
+    expect(verdict, run.stdout).not.toBeNull();
+    expect(Number(verdict![2])).toBe(Number(verdict![3]));
+    expect(Number(verdict![2]) % 16).toBe(0);
+    expect(run.stderr).toMatch(
+      new RegExp(`window ${verdict![1]}: \\d+ groups \\(\\d+ rollouts\\) packaged.*upload uploaded`),
+    );
+  }, 180_000);
+});
