@@ -2,9 +2,45 @@ import { stat } from "node:fs/promises";
 import type { RolloutRecord, WindowFileMetadata } from "@grail/protocol";
 import type { WindowFileCodec } from "@grail/storage";
 
+/**
+ * A row on its way to the writer thread: the two long number lists travel as typed arrays whose
+ * buffers are transferred, not cloned element by element (the clone cost ~0.5 ms per row of
+ * ~700 tokens on the coordinator's thread; the transfer is a copy into one typed array).
+ */
+export interface PackedRow {
+  row: RolloutRecord;
+  tokens: Int32Array;
+  logprobs: Float64Array;
+}
+
+export function packRow(row: RolloutRecord): PackedRow {
+  const { tokens, rollout } = row.commit;
+  const stripped: RolloutRecord = {
+    ...row,
+    commit: { ...row.commit, tokens: [], rollout: { ...rollout, token_logprobs: [] } },
+  };
+  return {
+    row: stripped,
+    tokens: Int32Array.from(tokens),
+    logprobs: Float64Array.from(rollout.token_logprobs),
+  };
+}
+
+export function unpackRow(p: PackedRow): RolloutRecord {
+  const { row } = p;
+  return {
+    ...row,
+    commit: {
+      ...row.commit,
+      tokens: Array.from(p.tokens),
+      rollout: { ...row.commit.rollout, token_logprobs: Array.from(p.logprobs) },
+    },
+  };
+}
+
 /** Messages from the coordinator to the writer thread. */
 export type WriterRequest =
-  | { type: "append"; windowStart: number; rows: RolloutRecord[] }
+  | { type: "append"; windowStart: number; rows: PackedRow[] }
   | { type: "discard"; windowStart: number }
   | ({ type: "finish"; id: number; windowStart: number } & FinishSpec);
 

@@ -6,7 +6,7 @@
 import { parentPort } from "node:worker_threads";
 import type { RolloutRecord } from "@grail/protocol";
 import { writeWindowFile } from "@grail/storage";
-import { type WriterReply, type WriterRequest, writeWindow } from "./window-writer-core.js";
+import { unpackRow, type WriterReply, type WriterRequest, writeWindow } from "./window-writer-core.js";
 
 const port = parentPort;
 if (!port) throw new Error("window-writer-thread must run in a worker thread");
@@ -17,7 +17,7 @@ port.on("message", (msg: WriterRequest) => {
   switch (msg.type) {
     case "append": {
       const rows = open.get(msg.windowStart) ?? [];
-      for (const r of msg.rows) rows.push(r);
+      for (const r of msg.rows) rows.push(unpackRow(r));
       open.set(msg.windowStart, rows);
       return;
     }

@@ -4,7 +4,13 @@ import { Worker } from "node:worker_threads";
 import type { RolloutRecord } from "@grail/protocol";
 import { writeWindowFile } from "@grail/storage";
 import { MiningError } from "./errors.js";
-import { type FinishSpec, type WriterReply, type WriterRequest, writeWindow } from "./window-writer-core.js";
+import {
+  type FinishSpec,
+  packRow,
+  type WriterReply,
+  type WriterRequest,
+  writeWindow,
+} from "./window-writer-core.js";
 
 /** The window file could not be written (disk full, writer thread died). */
 export class WindowWriteError extends MiningError {}
@@ -96,7 +102,11 @@ export class WindowFileWriter {
       this.inlineRows.set(windowStart, list);
       return;
     }
-    this.post({ type: "append", windowStart, rows });
+    const packed = rows.map(packRow);
+    this.post(
+      { type: "append", windowStart, rows: packed },
+      packed.flatMap((p) => [p.tokens.buffer as ArrayBuffer, p.logprobs.buffer as ArrayBuffer]),
+    );
   }
 
   /** Forgets a window's rows without writing them. */
@@ -145,8 +155,8 @@ export class WindowFileWriter {
     if (this.worker) await this.worker.terminate();
   }
 
-  private post(msg: WriterRequest): void {
+  private post(msg: WriterRequest, transfer: ArrayBuffer[] = []): void {
     if (this.failure) throw new WindowWriteError(`window writer thread failed: ${this.failure.message}`, {});
-    this.worker!.postMessage(msg);
+    this.worker!.postMessage(msg, transfer);
   }
 }
