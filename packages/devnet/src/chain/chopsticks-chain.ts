@@ -48,6 +48,17 @@ function chopsticksBin(): string {
  * extrinsic lands in the block they build themselves.
  */
 export async function startChopsticksChain(options: ChopsticksChainOptions): Promise<LocalChain> {
+  try {
+    return await startOnce(options);
+  } catch (err) {
+    // The runtime now and then refuses the first extrinsic of a fresh chain (badProof); a fresh
+    // start of the same genesis goes through.
+    options.log?.("subtensor runtime set-up failed; starting it again", { error: (err as Error).message });
+    return startOnce(options);
+  }
+}
+
+async function startOnce(options: ChopsticksChainOptions): Promise<LocalChain> {
   const log = options.log ?? (() => undefined);
   let chopsticks: LocalChopsticks;
   try {
