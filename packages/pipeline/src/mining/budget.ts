@@ -93,18 +93,39 @@ export class TimeBudget {
     return this.uploadTime.value ?? this.blockSeconds;
   }
 
-  neededBlocks(): number {
+  /**
+   * Blocks a batch of `fraction` of the configured size needs before the window ends: its estimated
+   * time (G · fraction, the batch EMA scaled linearly), one upload and the safety blocks.
+   */
+  neededBlocks(fraction = 1): number {
     const b = this.blockSeconds;
-    const g = this.batchSeconds;
+    const g = this.batchSeconds * fraction;
     const u = this.uploadSeconds;
     const raw = Math.ceil((g + u + this.safetyBlocks * b) / Math.max(0.001, b));
     return Math.min(WINDOW_LENGTH - 1, Math.max(1, raw));
   }
 
-  /** Whether a batch may start at `block` of the window starting at `windowStart`. */
-  mayStartBatch(windowStart: number, block: number): boolean {
+  /** Whether a batch (of `fraction` of the configured size) may start at `block`. */
+  mayStartBatch(windowStart: number, block: number, fraction = 1): boolean {
     const remaining = windowStart + WINDOW_LENGTH - block;
-    return remaining > this.neededBlocks();
+    return remaining > this.neededBlocks(fraction);
+  }
+
+  /**
+   * The largest batch (groupsPerBatch, then halves of it, down to one group) that still fits the
+   * window at `block`; 0 when not even one group does. A full batch that no longer fits would
+   * otherwise leave the window's end idle, which with large batches is a third of the window.
+   */
+  groupsThatFit(windowStart: number, block: number, groupsPerBatch: number): number {
+    for (let k = groupsPerBatch; k >= 1; k = k === 1 ? 0 : Math.max(1, Math.floor(k / 2))) {
+      if (this.mayStartBatch(windowStart, block, k / groupsPerBatch)) return k;
+    }
+    return 0;
+  }
+
+  /** Feeds a finished batch of `groups` of `groupsPerBatch` groups into the batch EMA, scaled to a full batch. */
+  observeBatch(seconds: number, groups: number, groupsPerBatch: number): void {
+    this.batchTime.observe(seconds * (groupsPerBatch / Math.max(1, groups)));
   }
 
   /** Estimated wall time (ms) of the first block of the next window, from the last chain read. */

@@ -14,6 +14,18 @@ export {
   WindowSkippedError,
   type WindowSkipReason,
 } from "./errors.js";
+export {
+  batchSeconds,
+  type GenerationRates,
+  generationRate,
+  type Layout,
+  type Recommendation,
+  rankLayouts,
+  referenceA100Rates,
+  type StageRates,
+  simulateWindows,
+  type WindowPrediction,
+} from "./layout-sim.js";
 export { monitorBackends, type PoolEventSource, type ServerEventSource } from "./monitor.js";
 export {
   type PackagingGroup,

@@ -189,7 +189,8 @@ export class WindowRun {
         stopReason = "window_rolled_over";
         break;
       }
-      if (!budget.mayStartBatch(W, block)) {
+      const size = budget.groupsThatFit(W, block, this.deps.settings.groupsPerBatch);
+      if (size === 0) {
         stopReason = "time_budget";
         break;
       }
@@ -203,7 +204,7 @@ export class WindowRun {
         continue;
       }
 
-      const indices = Array.from({ length: this.deps.settings.groupsPerBatch }, (_, i) => nextGroup + i);
+      const indices = Array.from({ length: size }, (_, i) => nextGroup + i);
       nextGroup += indices.length;
       let prepared: PreparedGroup[];
       try {
@@ -333,7 +334,7 @@ export class WindowRun {
     ).then(() => {
       const cap = WINDOW_LENGTH * budget.blockSeconds;
       const batchMs = this.now() - dispatchedAt;
-      budget.batchTime.observe(Math.min(cap, batchMs / 1000));
+      budget.observeBatch(Math.min(cap, batchMs / 1000), groups.length, this.deps.settings.groupsPerBatch);
       this.log.info("batch settled", { groups: groups.map((g) => g.index), batchMs, genMs });
     });
     this.inflight.add(batch);
