@@ -1,2 +1,2 @@
-export * from "./pool/index.js";
 export * from "./mining/index.js";
+export * from "./pool/index.js";
