@@ -339,7 +339,10 @@ export async function validateWindowFile(input: WindowValidationInput): Promise<
 
   const base = { rows: rows.length, groups: groupsOf.size, checkpointWindow: ckpt?.window ?? null };
   if (ledger.finish(0).some((c) => c.fails && c.severity === "file")) return report(null, base);
-  if (!ckpt || !task) return report("no_checkpoint", base);
+  // Without a checkpoint validators skip the window; a file that is already broken still says so.
+  if (!ckpt || !task) {
+    return report(ledger.finish(0).some((c) => c.fails) ? null : "no_checkpoint", base);
+  }
 
   // §7.3: which rollouts get the per-rollout checks.
   const selection = input.selection ?? { kind: "all" };
@@ -376,17 +379,24 @@ export async function validateWindowFile(input: WindowValidationInput): Promise<
   for (const g of checkedGroups) {
     const members = groupsOf.get(g)!;
     progress(`group ${g}: ${members.length} rollouts (${done}/${rolloutsChecked} checked)`);
-    await checkGroup({
-      input,
-      ledger,
-      rows,
-      members,
-      group: g,
-      ckpt,
-      task,
-      env,
-      distribution: distributionGroups.has(g),
-    });
+    try {
+      await checkGroup({
+        input,
+        ledger,
+        rows,
+        members,
+        group: g,
+        ckpt,
+        task,
+        env,
+        distribution: distributionGroups.has(g),
+      });
+    } catch (err) {
+      // The reference counts a validator exception as a hard failure of the rollout.
+      for (const i of members) {
+        ledger.fail("proof_valid", rowSubject(i), { row: i, message: `validator error: ${errorText(err)}` });
+      }
+    }
     done += members.length;
   }
   return report(null, { ...base, checkedGroups, rolloutsChecked });
