@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -162,11 +162,4 @@ export function perturbWeights(
     next.set(name, { dtype: t.dtype, shape: [...t.shape], data });
   }
   return next;
-}
-
-/** Writes the tokenizer files next to a model (tests and tools that build a checkpoint dir by hand). */
-export async function copyTokenizerFiles(targetDir: string): Promise<void> {
-  const dir = qwen3TokenizerDir();
-  await copyFile(path.join(dir, "tokenizer.json"), path.join(targetDir, "tokenizer.json"));
-  await copyFile(path.join(dir, "tokenizer_config.json"), path.join(targetDir, "tokenizer_config.json"));
 }
