@@ -287,7 +287,9 @@ describe("the miner end to end on loopback", () => {
           supervisor: { restartBackoffMs: [100, 300], pollIntervalMs: 100, stopGraceMs: 2_000 },
           retry: { attempts: 6, backoffMs: [200, 500, 1_000] },
         },
-        engine: { deadlineSlackSeconds: 1, retryDelayMs: 1_000 },
+        // Blocks are 20× faster than mainnet; no validator checks LastModified here, so the upload may
+        // use the whole window (on a loaded CI machine 4 s of slack would be seven blocks).
+        engine: { deadlineSlackSeconds: 0, retryDelayMs: 1_000 },
         handleSignals: false,
         signal: stop.signal,
         progressStream: null,
@@ -304,22 +306,27 @@ describe("the miner end to end on loopback", () => {
           throw new Error(`miner failed to start:\n${logs.join("")}`);
         await sleep(100);
       }
-      const first = await nextReport();
+      // Each step waits on the engine's own state, so a slow machine skips windows instead of failing.
+      const mined = async (after: number): Promise<WindowReport> => {
+        for (;;) {
+          const r = await nextReport();
+          if (r.windowStart > after && r.run.groupsPackaged > 0) return r;
+        }
+      };
+      const first = await mined(0);
       expect(first.upload?.status).toBe("uploaded");
 
-      // Window 2: a proof worker is killed with SIGKILL and the generation server is killed mid-window.
+      // Next window: a proof worker is killed with SIGKILL and the generation server is killed mid-window.
       await publishCheckpoint(
         first.windowStart + WINDOW_LENGTH,
         first.windowStart + 2 * WINDOW_LENGTH - 1,
         12,
       );
-      const second = nextReport();
-      while (
-        engine!.progress().window !== first.windowStart + WINDOW_LENGTH ||
-        engine!.progress().groupsGenerated < 1
-      ) {
+      while (engine!.progress().window! <= first.windowStart || engine!.progress().groupsGenerated < 1) {
         await sleep(50);
       }
+      const faultWindow = engine!.progress().window!;
+      const second = mined(faultWindow - 1);
       const backends = parts!.backends()!;
       const victim = backends.pool.stats().workers[0]!.pid!;
       process.kill(victim, "SIGKILL");
@@ -327,22 +334,35 @@ describe("the miner end to end on loopback", () => {
       process.kill(backends.generation.pid!, "SIGKILL");
       const faulted = await second;
 
-      // Window 3: a new checkpoint is loaded in place, and the object store is down while it uploads.
-      const third = nextReport();
+      // A later window: the new checkpoint is loaded in place, and the store is down while it uploads.
       while (engine!.progress().phase !== "mining" || engine!.progress().window! <= faulted.windowStart) {
         await sleep(50);
       }
+      const outageWindow = engine!.progress().window!;
+      const third = mined(outageWindow - 1);
       await s3.stop();
-      while (engine!.progress().phase !== "uploading") await sleep(20);
+      while (
+        engine!.progress().phase !== "uploading" &&
+        !reports.some((r) => r.windowStart >= outageWindow)
+      ) {
+        await sleep(20);
+      }
       await sleep(400);
       await s3.start();
       const outage = await third;
+      // On a loaded machine a window can miss its deadline (its file is then dropped by design);
+      // mine on until three windows were uploaded.
+      const uploadedWindows = async () => {
+        const finals = await Promise.all(reports.map((r) => r.upload?.final ?? null));
+        return finals.filter((f) => f?.status === "uploaded").length;
+      };
+      while ((await uploadedWindows()) < 3) await mined(reports[reports.length - 1]!.windowStart);
 
       const metricsText = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       stop.abort();
       expect(await exit).toBe(0);
 
-      expect(faulted.run.groupsPackaged).toBeGreaterThan(0);
+      expect(faulted.windowStart).toBeGreaterThanOrEqual(faultWindow);
       expect(outage.checkpointWindow).toBe(first.windowStart + WINDOW_LENGTH);
       expect(backends.pool.stats().workers.every((w) => w.pid !== victim)).toBe(true);
       expect(metricsText).toMatch(/grail_miner_rollouts_uploaded_total \d+/);
@@ -353,7 +373,11 @@ describe("the miner end to end on loopback", () => {
       for (const r of reports) {
         const final = r.upload ? await r.upload.final : null;
         if (r.run.groupsPackaged === 0) continue;
-        expect(final?.status, `window ${r.windowStart}`).toBe("uploaded");
+        if (final?.status !== "uploaded") {
+          // The only acceptable reason to lose a window's finished groups: its deadline passed.
+          expect(final?.error, `window ${r.windowStart}`).toMatch(/deadline/);
+          continue;
+        }
         const { bytes } = await minerReader.download(windowObjectKey(hotkey, r.windowStart));
         const file = await readWindowFile(bytes);
         expect(file.rows.length, `window ${r.windowStart}`).toBe(r.run.groupsPackaged * ROLLOUTS_PER_PROBLEM);
@@ -383,9 +407,7 @@ describe("the miner end to end on loopback", () => {
           expect(verifySignature(binding, hexToBytes(row.commit.signature), hotkey)).toBe(true);
         }
       }
-      expect(
-        reports.filter((r) => r.upload?.status === "uploaded" || r.upload?.retrying).length,
-      ).toBeGreaterThanOrEqual(3);
+      expect(await uploadedWindows()).toBeGreaterThanOrEqual(3);
     } catch (err) {
       // The miner's own log says what went wrong far better than the assertion alone.
       (err as Error).message += `\n--- miner log (tail) ---\n${logs.join("").slice(-12_000)}`;
