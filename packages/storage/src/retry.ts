@@ -129,7 +129,8 @@ export async function withRetries<T>(
       if (left <= 0) throw new RetryFailure("deadline", attempt, lastError);
       timeoutMs = Math.min(timeoutMs, left);
     }
-    const attemptSignal = combineSignals(AbortSignal.timeout(timeoutMs), opts.signal);
+    // AbortSignal.timeout only takes whole milliseconds; a deadline can leave a fraction.
+    const attemptSignal = combineSignals(AbortSignal.timeout(Math.ceil(timeoutMs)), opts.signal);
     try {
       return await op(attemptSignal, attempt);
     } catch (err) {

@@ -77,9 +77,13 @@ export async function submitAndBuild(
       })
       .catch(reject);
   });
+  // A refusal by the pool ("badProof", "invalid") can reject before anyone awaits `finalized`:
+  // mark it handled here so it surfaces from this call, not as an unhandled rejection.
+  finalized.catch(() => {});
   try {
-    // signAndSend's subscription is open once the pool has the extrinsic.
-    await chopsticks.buildBlockWhenPending();
+    // signAndSend's subscription is open once the pool has the extrinsic; a refused extrinsic
+    // never reaches the pool, so its rejection ends the wait for a block.
+    await Promise.race([chopsticks.buildBlockWhenPending(), finalized]);
     return await finalized;
   } finally {
     unsubscribe?.();
