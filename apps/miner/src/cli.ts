@@ -84,7 +84,7 @@ export async function runMiner(
       log.notice("configuration checked; stopping");
       return EXIT_OK;
     }
-    if (cfg.chain.embeddedDevnet) return await runLocalNetwork(cfg, log, io.stdout, io.env, overrides);
+    if (cfg.chain.embeddedDevnet) return await runLocalNetwork(cfg, log, io.stdout, overrides);
     return await runMining(cfg, checked.layout, log, overrides);
   } finally {
     await log.close();

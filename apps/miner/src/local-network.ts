@@ -14,11 +14,8 @@ import type { Logger } from "@grail/log";
 import { createMetrics } from "@grail/metrics";
 import { MiningEngine, type WindowReport } from "@grail/pipeline";
 import { assertWorkerBuilt, workerEntryPoints } from "@grail/worker";
-import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
+import { EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
 import { ProgressLine } from "./progress.js";
-
-/** The embedded network's block time when GRAIL_DEVNET_BLOCK_TIME is left at its default: 60 s windows. */
-const QUICK_BLOCK_TIME_MS = 2_000;
 
 const BANNER = [
   "================================================================================",
@@ -59,22 +56,11 @@ export async function runLocalNetwork(
   cfg: MinerConfig,
   log: Logger,
   out: NodeJS.WritableStream,
-  env: NodeJS.ProcessEnv,
   overrides: MinerOverrides = {},
 ): Promise<number> {
   const print = (line: string) => out.write(`${line}\n`);
-  const windowsText = env.GRAIL_DEVNET_WINDOWS?.trim() || "0";
-  if (!/^\d+$/.test(windowsText)) {
-    log.error(
-      `GRAIL_DEVNET_WINDOWS=${JSON.stringify(windowsText)} must be a whole number (0: until stopped)`,
-    );
-    return EXIT_CONFIG;
-  }
-  const windows = Number(windowsText);
-  const blockTimeMs =
-    cfg.origin.settings.GRAIL_DEVNET_BLOCK_TIME?.source === "default"
-      ? QUICK_BLOCK_TIME_MS
-      : Math.round(cfg.chain.devnetBlockTimeSeconds * 1000);
+  const windows = cfg.chain.devnetWindows;
+  const blockTimeMs = Math.round(cfg.chain.devnetBlockTimeSeconds * 1000);
   for (const line of BANNER) print(line);
   log.notice("starting the local network", { blockTimeMs, windows: windows || "until stopped" });
 
@@ -88,6 +74,7 @@ export async function runLocalNetwork(
     const devnet = await startDevnet({
       blockTimeMs,
       cacheDir: root,
+      chainSpec: cfg.chain.devnetChainSpec ?? undefined,
       minerHotkeys: [signer.ss58],
       ...(overrides.datasets ? { datasets: overrides.datasets } : {}),
       log: (message, fields) => log.info(message, { component: "devnet", ...fields }),

@@ -270,6 +270,8 @@ function assemble(
       queryRetries: chain.queryRetries,
       useDrand: chain.useDrand,
       devnetBlockTimeSeconds: chain.devnetBlockTimeSeconds,
+      devnetWindows: chain.devnetWindows,
+      devnetChainSpec: chain.devnetChainSpec === null ? null : expand(chain.devnetChainSpec),
     },
     wallet: { coldkey: wallet.coldkey, hotkey: wallet.hotkey, path: expand(wallet.path) },
     storage: {

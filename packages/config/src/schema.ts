@@ -100,8 +100,18 @@ export const SCHEMA = {
     ),
     devnetBlockTimeSeconds: seconds(
       "GRAIL_DEVNET_BLOCK_TIME",
-      12,
-      "block time of the embedded local network (12 s like the real chain; lower it for quick runs)",
+      2,
+      "block time of the embedded local network (2 s: a 60 s window; 12 is the real chain's)",
+    ),
+    devnetWindows: int(
+      "GRAIL_DEVNET_WINDOWS",
+      0,
+      "windows the embedded local network mines before the miner exits (0: until stopped)",
+      { min: 0 },
+    ),
+    devnetChainSpec: optDir(
+      "GRAIL_DEVNET_CHAIN_SPEC",
+      "subtensor raw chain spec run under chopsticks by the local network (default: <cache>/devnet/chain-spec.json when present, else the embedded chain)",
     ),
   },
   wallet: {

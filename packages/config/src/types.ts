@@ -32,7 +32,12 @@ export interface ChainConfig {
   readonly queryRetries: number;
   /** Mix the drand beacon into window randomness (GRAIL_DRAND; `--no-drand` wins). */
   readonly useDrand: boolean;
+  /** Block time of the embedded local network. */
   readonly devnetBlockTimeSeconds: number;
+  /** Windows the local network mines before the miner exits; 0 = until stopped. */
+  readonly devnetWindows: number;
+  /** A subtensor chain spec for the local network to run under chopsticks, or null. */
+  readonly devnetChainSpec: string | null;
 }
 
 export interface WalletConfig {

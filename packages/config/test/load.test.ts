@@ -337,6 +337,28 @@ describe("chain", () => {
     expect(load({ NETUID: "81", BT_NETUID: "3" }).chain.netuid).toBe(3);
   });
 
+  test("local network: block time, window count and chain spec", () => {
+    const defaults = load();
+    expect(defaults.chain).toMatchObject({
+      devnetBlockTimeSeconds: 2,
+      devnetWindows: 0,
+      devnetChainSpec: null,
+    });
+    const set = load({
+      GRAIL_DEVNET_BLOCK_TIME: "0.5",
+      GRAIL_DEVNET_WINDOWS: "3",
+      GRAIL_DEVNET_CHAIN_SPEC: "~/specs/raonet.json",
+    });
+    expect(set.chain).toMatchObject({
+      devnetBlockTimeSeconds: 0.5,
+      devnetWindows: 3,
+      devnetChainSpec: `${HOME}/specs/raonet.json`,
+    });
+    const err = configError({ GRAIL_DEVNET_WINDOWS: "-1", GRAIL_DEVNET_BLOCK_TIME: "0" });
+    expect(err.message).toContain("GRAIL_DEVNET_WINDOWS");
+    expect(err.message).toContain("GRAIL_DEVNET_BLOCK_TIME");
+  });
+
   test("--no-drand and GRAIL_DRAND", () => {
     expect(load({}, { argv: ["--no-drand"] }).chain.useDrand).toBe(false);
     expect(load({ GRAIL_DRAND: "false" }).chain.useDrand).toBe(false);
