@@ -47,11 +47,11 @@ import {
   readWindowFile,
   windowObjectKey,
 } from "@grail/storage";
+import { startTestS3Server, type TestS3Server } from "@grail/storage/testing";
 import { Keyring } from "@polkadot/keyring";
 import { cryptoWaitReady, mnemonicGenerate } from "@polkadot/util-crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMiner, type StartedParts } from "../src/index.js";
-import { type LocalS3, startLocalS3 } from "./local-s3.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 const genesis = path.resolve(repoRoot, "../shared/fixtures/chain/raonet-spec218.json");
@@ -85,7 +85,7 @@ async function freePort(): Promise<number> {
 let work: string;
 let chopsticks: LocalChopsticks;
 let client: SubtensorClient;
-let s3: LocalS3;
+let s3: TestS3Server;
 let trainerWriter: ObjectStoreClient;
 let minerReader: ObjectStoreClient;
 let netuid: number;
@@ -144,10 +144,11 @@ beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), "grail-miner-e2e-"));
   await cryptoWaitReady();
   console.error("TRACE", Date.now(), "await cryptoWaitReady();");
-  s3 = await startLocalS3(
-    [MINER_BUCKET, TRAINER_BUCKET],
-    Object.values(KEYS).map((k) => ({ id: k.id, secret: k.secret })),
-  );
+  s3 = await startTestS3Server({
+    buckets: [MINER_BUCKET, TRAINER_BUCKET],
+    keys: Object.values(KEYS).map((k) => ({ accessKeyId: k.id, secretAccessKey: k.secret })),
+    dirPrefix: "grail-miner-e2e-s3-",
+  });
   const storeRetry = { retry: { maxAttempts: 3, baseDelayMs: 100, capDelayMs: 400, floorDelayMs: 20 } };
   trainerWriter = createDualClients(
     {

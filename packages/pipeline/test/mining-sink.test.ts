@@ -4,18 +4,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkWindowRows, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients, readWindowFile, WindowUploader, windowObjectKey } from "@grail/storage";
+import { startTestS3Server, type TestS3Server } from "@grail/storage/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageGroup, SpoolingWindowSink, WindowFileWriter, writerThreadPath } from "../src/index.js";
 import { aliceSigner, BLOCK_HASH, quietLogger, RANDOMNESS } from "./mining-helpers.js";
-import { type LocalS3, startLocalS3 } from "./mining-s3.js";
 
 const BUCKET = "minersink";
 const KEY = { id: "SINKWRITE01", secret: "sink-write-secret" };
-let s3: LocalS3;
+let s3: TestS3Server;
 let root: string;
 
 beforeAll(async () => {
-  s3 = await startLocalS3([BUCKET], [KEY]);
+  s3 = await startTestS3Server({
+    buckets: [BUCKET],
+    keys: [{ accessKeyId: KEY.id, secretAccessKey: KEY.secret }],
+    dirPrefix: "grail-mining-s3-",
+  });
   root = await mkdtemp(join(tmpdir(), "grail-sink-"));
 });
 afterAll(async () => {

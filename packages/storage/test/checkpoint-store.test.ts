@@ -24,8 +24,8 @@ import {
   weightsHash,
   writeSafetensors,
 } from "../src/index.js";
+import { startTestS3Server, type TestS3Server } from "../src/testing/index.js";
 import { diffStates, mutateState, randomState } from "./helpers/checkpoints.js";
-import { startTestS3Server, type TestS3Server } from "./helpers/s3-server.js";
 
 const BUCKET = "trainerbucket";
 const READ = { accessKeyId: "CKREAD00001", secretAccessKey: "ck-read-secret", permission: "read" as const };

@@ -11,7 +11,7 @@ import {
   ObjectStoreClient,
   UploadDeadlineError,
 } from "../src/index.js";
-import { startTestS3Server, type TestS3Server } from "./helpers/s3-server.js";
+import { startTestS3Server, type TestS3Server } from "../src/testing/index.js";
 
 const BUCKET = "minerbucket";
 const READ = { accessKeyId: "READKEY0001", secretAccessKey: "read-secret-0001", permission: "read" as const };

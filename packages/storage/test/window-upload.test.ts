@@ -11,8 +11,8 @@ import {
   WindowUploader,
   windowObjectKey,
 } from "../src/index.js";
+import { startTestS3Server, type TestS3Server } from "../src/testing/index.js";
 import { makeWindowRows, SAMPLE_HOTKEY } from "./helpers/rollouts.js";
-import { startTestS3Server, type TestS3Server } from "./helpers/s3-server.js";
 
 const BUCKET = "minerbucket";
 const READ = { accessKeyId: "WUREAD00001", secretAccessKey: "wu-read-secret", permission: "read" as const };

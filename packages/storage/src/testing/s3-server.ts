@@ -1,6 +1,7 @@
 /**
- * A real S3-compatible server (s3rver) on 127.0.0.1, started by the tests on an
- * ephemeral port over a temp directory.
+ * A real S3-compatible server (s3rver) on 127.0.0.1, started by tests on an ephemeral
+ * port over a temp directory, with an outage switch: stop() closes the listener and every
+ * connection, start() serves again on the same port.
  *
  * s3rver verifies SigV4 signatures against registered key pairs but has no per-key
  * permissions, so a small middleware placed in front of its router plays the part
@@ -12,6 +13,7 @@ import type { Server } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+// @ts-expect-error s3rver ships no type declarations
 import S3rver from "s3rver";
 
 const require = createRequire(import.meta.url);
@@ -43,7 +45,8 @@ const AWSAccount = require("s3rver/lib/models/account.js") as {
 export interface TestKey {
   accessKeyId: string;
   secretAccessKey: string;
-  permission: "read" | "write";
+  /** "read" keys may only GET/HEAD/list; absent means read and write. */
+  permission?: "read" | "write";
 }
 
 export interface RecordedRequest {
@@ -77,9 +80,17 @@ interface KoaCtx {
   req: { socket: { destroy(): void } };
 }
 
-export async function startTestS3Server(opts: { buckets: string[]; keys: TestKey[] }): Promise<TestS3Server> {
-  const dir = await mkdtemp(join(tmpdir(), "grail-s3-"));
-  const permissions = new Map(opts.keys.map((k) => [k.accessKeyId, k.permission]));
+export interface TestS3ServerOptions {
+  /** Bucket names (at least 3 characters; clients need path-style addressing). */
+  buckets: string[];
+  keys: TestKey[];
+  /** Prefix of the temporary directory that holds the objects (removed on close). */
+  dirPrefix?: string;
+}
+
+export async function startTestS3Server(opts: TestS3ServerOptions): Promise<TestS3Server> {
+  const dir = await mkdtemp(join(tmpdir(), opts.dirPrefix ?? "grail-s3-"));
+  const permissions = new Map(opts.keys.map((k) => [k.accessKeyId, k.permission ?? "write"]));
   for (const k of opts.keys) AWSAccount.DUMMY_ACCOUNT.createKeyPair(k.accessKeyId, k.secretAccessKey);
 
   const s3 = new S3rver({
@@ -88,7 +99,7 @@ export async function startTestS3Server(opts: { buckets: string[]; keys: TestKey
     silent: true,
     directory: dir,
     configureBuckets: opts.buckets.map((name) => ({ name, configs: [] })),
-  }) as unknown as {
+  }) as {
     middleware: Array<(ctx: KoaCtx, next: () => Promise<void>) => Promise<void>>;
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
@@ -104,7 +115,7 @@ export async function startTestS3Server(opts: { buckets: string[]; keys: TestKey
     onRequest: undefined,
     async stop() {
       const server = s3.httpServer;
-      if (!server) return;
+      if (!server?.listening) return;
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
