@@ -65,38 +65,7 @@ export function flatBatch(n: number, seed: number, vocab = TINY.vocabSize) {
   };
 }
 
-export interface CapturedLine {
-  level: string;
-  message: string;
-  fields: Record<string, unknown>;
-}
-
-/** A Logger that records lines (for asserting warnings) and prints nothing. */
-export function captureLogger(
-  lines: CapturedLine[] = [],
-  fields: Record<string, unknown> = {},
-): Logger & {
-  lines: CapturedLine[];
-} {
-  const make = (extra: Record<string, unknown>): Logger & { lines: CapturedLine[] } => {
-    const write = (level: string) => (message: string, f?: Record<string, unknown>) => {
-      lines.push({ level, message, fields: { ...extra, ...(f ?? {}) } });
-    };
-    return {
-      lines,
-      level: "debug",
-      error: write("error"),
-      warn: write("warn"),
-      notice: write("notice"),
-      info: write("info"),
-      debug: write("debug"),
-      isLevelEnabled: () => true,
-      child: (f) => make({ ...extra, ...f }),
-      close: async () => undefined,
-    };
-  };
-  return make(fields);
-}
+export { type CapturedLine, captureLogger } from "@grail/log/testing";
 
 export const quietLogger = (): Logger =>
   createLogger({ verbosity: 0, stream: { write: () => true } as never });

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadModel, type RandomModelOptions, writeRandomModel } from "@grail/engine-native";
-import type { Logger } from "@grail/log";
+import { type CapturedLine, captureLogger } from "@grail/log/testing";
 import { commitBinding, hashCommitments, LAYER_INDEX, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { Keyring } from "@polkadot/keyring";
 import { cryptoWaitReady, signatureVerify } from "@polkadot/util-crypto";
@@ -181,38 +181,7 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
   }
 }
 
-export interface CapturedLine {
-  level: string;
-  message: string;
-  fields: Record<string, unknown>;
-}
-
-/** A Logger that records every line and prints nothing. */
-export function captureLogger(
-  lines: CapturedLine[] = [],
-  base: Record<string, unknown> = {},
-): Logger & {
-  lines: CapturedLine[];
-} {
-  const make = (extra: Record<string, unknown>): Logger & { lines: CapturedLine[] } => {
-    const write = (level: string) => (message: string, f?: Record<string, unknown>) => {
-      lines.push({ level, message, fields: { ...extra, ...(f ?? {}) } });
-    };
-    return {
-      lines,
-      level: "debug",
-      error: write("error"),
-      warn: write("warn"),
-      notice: write("notice"),
-      info: write("info"),
-      debug: write("debug"),
-      isLevelEnabled: () => true,
-      child: (f) => make({ ...extra, ...f }),
-      close: async () => undefined,
-    };
-  };
-  return make(base);
-}
+export { type CapturedLine, captureLogger };
 
 /** Pool options for tests: CPU backend, one engine thread per worker, fast supervision. */
 export function poolOptions(

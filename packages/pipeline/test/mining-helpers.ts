@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { PromptSpec, RewardResult } from "@grail/environments";
 import { type Completion, type SamplingPolicy, StaleWeightsError } from "@grail/generation";
-import type { Logger } from "@grail/log";
+import { type CapturedLine, captureLogger } from "@grail/log/testing";
 import { createMetrics, type MinerMetrics } from "@grail/metrics";
 import { commitBinding, LAYER_INDEX, type RolloutRecord } from "@grail/protocol";
 import type { CheckpointMetadata } from "@grail/storage";
@@ -35,32 +35,10 @@ export function verifies(message: Uint8Array | string, signatureHex: string, ss5
   return signatureVerify(message, `0x${signatureHex}`, ss58).isValid;
 }
 
-export interface Line {
-  level: string;
-  message: string;
-  fields: Record<string, unknown>;
-}
+export type Line = CapturedLine;
 
-export function quietLogger(lines: Line[] = []): Logger & { lines: Line[] } {
-  const make = (extra: Record<string, unknown>): Logger & { lines: Line[] } => {
-    const write = (level: string) => (message: string, f?: Record<string, unknown>) => {
-      lines.push({ level, message, fields: { ...extra, ...(f ?? {}) } });
-    };
-    return {
-      lines,
-      level: "debug",
-      error: write("error"),
-      warn: write("warn"),
-      notice: write("notice"),
-      info: write("info"),
-      debug: write("debug"),
-      isLevelEnabled: () => true,
-      child: (f) => make({ ...extra, ...f }),
-      close: async () => undefined,
-    };
-  };
-  return make({});
-}
+/** A Logger that records every line and prints nothing. */
+export const quietLogger = (lines: Line[] = []) => captureLogger(lines);
 
 export const nullMetrics = (): MinerMetrics => createMetrics({ backend: "null" });
 
