@@ -6,23 +6,9 @@ import {
   WindowClock,
   windowRandomness,
 } from "@grail/chain";
-import {
-  CodeSandbox,
-  createEnvironment,
-  type DatasetStore,
-  fallbackJudge,
-  MathOracle,
-  type SymbolicJudge,
-} from "@grail/environments";
 import type { Logger } from "@grail/log";
 import type { CheckpointLoadMethod } from "@grail/metrics";
-import type {
-  CheckpointSource,
-  EnvironmentFactory,
-  MiningChain,
-  MiningEnvironment,
-  RandomnessSource,
-} from "@grail/pipeline";
+import type { CheckpointSource, MiningChain, RandomnessSource } from "@grail/pipeline";
 import { WindowSkippedError } from "@grail/pipeline";
 import { TRAINER_UID } from "@grail/protocol";
 import {
@@ -146,40 +132,5 @@ export class TrainerCheckpoints implements CheckpointSource {
   }
 }
 
-/**
- * `create_env(env_id, env_params)` with the datasets, a code sandbox started the first time a code
- * environment asks for one, and sympy's judge for MATH when the interpreter has sympy.
- */
-export class Environments {
-  private sandbox: CodeSandbox | null = null;
-  private judge: SymbolicJudge | null = null;
-
-  constructor(private readonly datasets: DatasetStore) {}
-
-  readonly factory: EnvironmentFactory = (envId, envParams): MiningEnvironment => {
-    const code = envId === "mbpp" || envId === "python_code" || envId === "humaneval";
-    if (code && !this.sandbox) {
-      this.sandbox = new CodeSandbox();
-      void this.sandbox.start();
-    }
-    if (envId === "math" && !this.judge)
-      this.judge = MathOracle.available() ? new MathOracle() : fallbackJudge;
-    const env = createEnvironment(envId, envParams, {
-      datasets: this.datasets,
-      ...(this.sandbox ? { sandbox: this.sandbox } : {}),
-      ...(this.judge ? { mathJudge: this.judge } : {}),
-    });
-    return {
-      problemForGroup: (hotkey, blockHash, group) => env.problemForGroup(hotkey, blockHash, group),
-      prompt: (problem, mode) => env.prompt(problem as Parameters<typeof env.prompt>[0], mode),
-      score: (problem, completion, mode) =>
-        env.score(problem as Parameters<typeof env.score>[0], completion, mode),
-    };
-  };
-
-  async close(): Promise<void> {
-    await this.sandbox?.close();
-    const judge = this.judge as { close?: () => Promise<void> } | null;
-    await judge?.close?.();
-  }
-}
+/** `create_env(env_id, env_params)` for the miner; shared with the local network's validator. */
+export { MiningEnvironments as Environments } from "@grail/pipeline";
