@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type RandomModelOptions, writeRandomModel } from "@grail/engine-native";
+import { tokenSeq } from "@grail/engine-native/testing";
 import { createLogger, type Logger } from "@grail/log";
 import { afterAll } from "vitest";
 
@@ -38,18 +39,7 @@ export function tinyModel(extra: Partial<RandomModelOptions> = {}, dir = tempDir
   return dir;
 }
 
-/** Deterministic xorshift token ids in [0, vocab). */
-export function tokenSeq(n: number, vocab: number, seed: number): number[] {
-  let s = seed >>> 0 || 1;
-  return Array.from({ length: n }, () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % vocab;
-  });
-}
+export { tokenSeq };
 
 /** `n` rollouts of varying length sharing nothing, flattened as a prove request wants them. */
 export function flatBatch(n: number, seed: number, vocab = TINY.vocabSize) {

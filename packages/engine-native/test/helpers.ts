@@ -63,15 +63,4 @@ export function tinyModel(family: keyof typeof TINY, extra: Partial<RandomModelO
   return dir;
 }
 
-/** Deterministic pseudo-random token sequence. */
-export function tokenSeq(n: number, vocab: number, seed: number): number[] {
-  let s = seed >>> 0 || 1;
-  return Array.from({ length: n }, () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % vocab;
-  });
-}
+export { tokenSeq } from "../src/testing/index.js";
