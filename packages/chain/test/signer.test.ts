@@ -13,12 +13,23 @@ import {
   WalletError,
 } from "../src/index.js";
 
-// Lets one test see the signer refuse a WASM that is not initialised; every other test uses
-// the real module unchanged.
-const wasm = vi.hoisted(() => ({ pretendNotReady: false }));
+// Lets one test present a WASM that is not initialised yet and count the WASM signatures;
+// every call still goes to the real module.
+const wasm = vi.hoisted(() => ({ pretendNotReady: false, signCalls: 0, waitCalls: 0 }));
 vi.mock("@polkadot/wasm-crypto", async (importOriginal) => {
   const actual = await importOriginal<typeof import("@polkadot/wasm-crypto")>();
-  return { ...actual, isReady: () => !wasm.pretendNotReady && actual.isReady() };
+  return {
+    ...actual,
+    isReady: () => !wasm.pretendNotReady && actual.isReady(),
+    waitReady: () => {
+      wasm.waitCalls++;
+      return actual.waitReady();
+    },
+    sr25519Sign: (publicKey: Uint8Array, secretKey: Uint8Array, message: Uint8Array) => {
+      wasm.signCalls++;
+      return actual.sr25519Sign(publicKey, secretKey, message);
+    },
+  };
 });
 
 // The public example hotkey also used in wallet.test.ts (btwallet fields).
@@ -129,7 +140,7 @@ describe("KeyringHotkeySigner (sr25519 through @polkadot/wasm-crypto)", () => {
     }
   });
 
-  it("refuses locked and non-sr25519 pairs, and a WASM that is not initialised", () => {
+  it("refuses locked and non-sr25519 pairs", () => {
     const locked = keyring().addFromUri("//GrailSignerTest");
     locked.lock();
     expect(() => new KeyringHotkeySigner(locked)).toThrow(WalletError);
@@ -137,12 +148,27 @@ describe("KeyringHotkeySigner (sr25519 through @polkadot/wasm-crypto)", () => {
 
     const ed25519 = new Keyring({ type: "ed25519" }).addFromUri("//GrailSignerTest");
     expect(() => new KeyringHotkeySigner(ed25519)).toThrow(/hotkeys are sr25519, got ed25519/);
+  });
+
+  it("signs through the WASM when it is ready, and through the pair until then", () => {
+    const message = new Uint8Array(32).fill(5);
+    wasm.signCalls = 0;
+    wasm.waitCalls = 0;
+    const ready = new KeyringHotkeySigner(keyring().addFromUri("//GrailSignerTest"));
+    expect(verifySignature(message, ready.sign(message), ready.ss58)).toBe(true);
+    expect(wasm.signCalls).toBe(1);
+    expect(wasm.waitCalls).toBe(0);
 
     wasm.pretendNotReady = true;
     try {
-      expect(() => new KeyringHotkeySigner(keyring().addFromUri("//GrailSignerTest"))).toThrow(
-        /await cryptoWaitReady\(\)/,
-      );
+      const early = new KeyringHotkeySigner(keyring().addFromUri("//GrailSignerTest"));
+      expect(wasm.waitCalls).toBe(1);
+      expect(verifySignature(message, early.sign(message), early.ss58)).toBe(true);
+      expect(wasm.signCalls).toBe(1);
+
+      wasm.pretendNotReady = false;
+      expect(verifySignature(message, early.sign(message), early.ss58)).toBe(true);
+      expect(wasm.signCalls).toBe(2);
     } finally {
       wasm.pretendNotReady = false;
     }

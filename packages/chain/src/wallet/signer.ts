@@ -3,7 +3,11 @@ import type { KeyringPair } from "@polkadot/keyring/types";
 import type { Registry, SignerPayloadJSON } from "@polkadot/types/types";
 import { u8aConcat, u8aEq, u8aToHex, u8aToU8a } from "@polkadot/util";
 import { blake2AsU8a, decodeAddress, sr25519Verify } from "@polkadot/util-crypto";
-import { isReady as wasmCryptoReady, sr25519Sign as wasmSr25519Sign } from "@polkadot/wasm-crypto";
+import {
+  isReady as wasmCryptoReady,
+  waitReady as wasmCryptoWaitReady,
+  sr25519Sign as wasmSr25519Sign,
+} from "@polkadot/wasm-crypto";
 import { WalletError } from "../errors.js";
 
 /** The one holder of the hotkey's secret in the process. */
@@ -68,29 +72,38 @@ function sr25519SecretOf(pair: KeyringPair): Uint8Array {
  * Signs with a keyring pair's sr25519 key through @polkadot/wasm-crypto (schnorrkel), several
  * times faster than the pure-JS sr25519 that pair.sign uses in @polkadot/util-crypto 14; the
  * coordinator signs twice per rollout. The signer keeps its own copy of the secret in a
- * private field and prints and serializes as its address only. The WASM must be initialised
- * (`await cryptoWaitReady()`) before a signer is built.
+ * private field and prints and serializes as its address only.
+ *
+ * Build it after `await cryptoWaitReady()`. Where that initialised another copy of the WASM
+ * module (a CommonJS caller of this ESM package gets its own), the signer starts initialising
+ * this one and signs through the keyring pair until it is ready, so it is never unusable; it
+ * lets go of the pair once the WASM signs.
  */
 export class KeyringHotkeySigner implements HotkeySigner {
   readonly ss58: string;
   readonly publicKey: Uint8Array;
   readonly #secretKey: Uint8Array;
+  #untilWasmReady: KeyringPair | undefined;
 
   constructor(pair: KeyringPair) {
     if (pair.type !== "sr25519") throw new TypeError(`hotkeys are sr25519, got ${pair.type}`);
-    if (!wasmCryptoReady()) {
-      throw new WalletError(
-        "the sr25519 WASM is not initialised: await cryptoWaitReady() from @polkadot/util-crypto before building the hotkey signer",
-        { ss58: pair.address },
-      );
-    }
     this.#secretKey = sr25519SecretOf(pair);
     this.ss58 = pair.address;
     this.publicKey = pair.publicKey.slice();
+    if (!wasmCryptoReady()) {
+      this.#untilWasmReady = pair;
+      // A failed initialisation leaves isReady() false: the pair keeps signing.
+      wasmCryptoWaitReady().catch(() => false);
+    }
   }
 
   sign(message: Uint8Array): Uint8Array {
-    return wasmSr25519Sign(this.publicKey, this.#secretKey, u8aToU8a(message));
+    const data = u8aToU8a(message);
+    if (this.#untilWasmReady !== undefined) {
+      if (!wasmCryptoReady()) return this.#untilWasmReady.sign(data);
+      this.#untilWasmReady = undefined;
+    }
+    return wasmSr25519Sign(this.publicKey, this.#secretKey, data);
   }
 
   toJSON(): { ss58: string } {
