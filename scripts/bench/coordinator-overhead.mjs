@@ -53,7 +53,7 @@ const VOCAB = 151_000;
 await cryptoWaitReady();
 const pair = new Keyring({ type: "sr25519" }).addFromUri("//CoordinatorBench");
 
-/** The chain package's signer: @polkadot/util-crypto 14 signs sr25519 in pure JS (@scure/sr25519). */
+/** The chain package's signer (sr25519 through @polkadot/wasm-crypto once its WASM is ready). */
 const keyringSigner = () => new KeyringHotkeySigner(pair);
 
 /** The same key signing with @polkadot/wasm-crypto's schnorrkel build, for comparison. */
