@@ -109,9 +109,21 @@ describe("time budget (spec §3.6–3.7)", () => {
     expect(b.blockSeconds).toBeCloseTo(1, 2);
     b.batchTime.observe(4);
     b.uploadTime.observe(2);
-    expect(b.neededBlocks()).toBe(Math.ceil((4 + 2 + 3 * b.blockSeconds) / b.blockSeconds));
+    const reserve = Math.max(3 * b.blockSeconds, 4 + b.blockSeconds); // 1 s blocks: slack + a block
+    expect(b.neededBlocks()).toBe(Math.ceil((4 + 2 + reserve) / b.blockSeconds));
     b.batchTime.observe(10_000);
     expect(b.neededBlocks()).toBe(WINDOW_LENGTH - 1);
+  });
+
+  it("with short blocks the reserve covers the deadline slack and one block, not only the safety blocks", () => {
+    const b = new TimeBudget({ safetyBlocks: 3 });
+    for (let i = 0; i <= 60; i++) b.observeBlock(100 + i, i * 700); // 0.7 s blocks
+    b.batchTime.observe(2.1);
+    b.uploadTime.observe(0.7);
+    const block = b.blockSeconds;
+    // S·B = 2.1 s would let a batch end after the seal; 4 s slack + one block is what the seal keeps back.
+    expect(b.neededBlocks()).toBe(Math.ceil((2.1 + 0.7 + 4 + block) / block));
+    expect(b.neededBlocks()).toBeGreaterThan(Math.ceil((2.1 + 0.7 + 3 * block) / block));
   });
 
   it("places the deadline 4 s before the next window's first block and seals one upload and one block earlier", () => {

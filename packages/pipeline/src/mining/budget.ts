@@ -45,7 +45,8 @@ export interface BlockObservation {
  * (dispatch → every group of it packaged) and of one upload (serialise + upload) decide
  *
  * - whether another batch may start: `blocksRemaining > neededBlocks`, with
- *   `neededBlocks = min(29, max(1, ceil((G + U + S·B) / B)))` (G: batch, U: upload, S: safety blocks);
+ *   `neededBlocks = min(29, max(1, ceil((G + U + max(S·B, slack + B)) / B)))` (G: batch, U: upload,
+ *   S: safety blocks; the reference's `S·B` unless short blocks make the deadline slack larger);
  * - the window's deadline: the estimated time of block W+30 minus the validator's slack;
  * - the seal time: the last moment a finished group is still added to the window file, leaving one
  *   estimated upload plus one block before the deadline. Groups finished later are not uploaded.
@@ -101,7 +102,11 @@ export class TimeBudget {
     const b = this.blockSeconds;
     const g = this.batchSeconds * fraction;
     const u = this.uploadSeconds;
-    const raw = Math.ceil((g + u + this.safetyBlocks * b) / Math.max(0.001, b));
+    // The safety blocks must also cover what the seal keeps back: the validator's slack before the
+    // window's end plus one block. With 12 s blocks the 3 safety blocks do; with the short blocks
+    // of a local network they do not, and a batch started late would miss the deadline.
+    const reserve = Math.max(this.safetyBlocks * b, this.slackMs / 1000 + b);
+    const raw = Math.ceil((g + u + reserve) / Math.max(0.001, b));
     return Math.min(WINDOW_LENGTH - 1, Math.max(1, raw));
   }
 
