@@ -14,8 +14,7 @@ import type { Logger } from "@grail/log";
 import { createMetrics } from "@grail/metrics";
 import { MiningEngine, type WindowReport } from "@grail/pipeline";
 import { assertWorkerBuilt, workerEntryPoints } from "@grail/worker";
-import { EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
-import { ProgressLine } from "./progress.js";
+import { attachOperatorControls, EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
 
 const BANNER = [
   "================================================================================",
@@ -145,29 +144,7 @@ export async function runLocalNetwork(
       );
     });
 
-    const stopOn = (signal: NodeJS.Signals) => {
-      if (engine.stopping) process.exit(130);
-      engine.stop(signal);
-    };
-    if (overrides.handleSignals ?? true) {
-      process.on("SIGINT", stopOn);
-      process.on("SIGTERM", stopOn);
-      cleanups.push(async () => {
-        process.off("SIGINT", stopOn);
-        process.off("SIGTERM", stopOn);
-      });
-    }
-    overrides.signal?.addEventListener("abort", () => engine.stop("stop requested"), { once: true });
-    const stream =
-      overrides.progressStream === undefined
-        ? process.stderr.isTTY
-          ? process.stderr
-          : null
-        : overrides.progressStream;
-    if (stream) {
-      const line = new ProgressLine(stream, () => engine.progress()).start();
-      cleanups.push(async () => line.stop());
-    }
+    attachOperatorControls(engine, overrides, cleanups, log);
 
     await engine.runLoop();
     await queue;

@@ -356,6 +356,31 @@ async function mine(
     );
   });
 
+  attachOperatorControls(engine, overrides, cleanups, log);
+
+  overrides.onStarted?.(engine, {
+    client,
+    metrics,
+    sink,
+    hotkey: signer.ss58,
+    uid: startup.uid,
+    backends: () => (generation && pool ? { generation, pool } : null),
+  });
+  await engine.runLoop();
+  return EXIT_OK;
+}
+
+/**
+ * What an operator drives a running engine with: SIGINT/SIGTERM finish the window in progress (a
+ * second signal exits at once), the caller's abort signal stops it, and a live progress line is
+ * drawn on a TTY. Every hook is undone by the returned cleanups.
+ */
+export function attachOperatorControls(
+  engine: MiningEngine,
+  overrides: MinerOverrides,
+  cleanups: (() => Promise<unknown>)[],
+  log: Logger,
+): void {
   const stopOn = (signal: NodeJS.Signals) => {
     if (engine.stopping) {
       log.warn(`${signal} again: exiting now`);
@@ -383,15 +408,4 @@ async function mine(
     const line = new ProgressLine(progressStream, () => engine.progress()).start();
     cleanups.push(async () => line.stop());
   }
-
-  overrides.onStarted?.(engine, {
-    client,
-    metrics,
-    sink,
-    hotkey: signer.ss58,
-    uid: startup.uid,
-    backends: () => (generation && pool ? { generation, pool } : null),
-  });
-  await engine.runLoop();
-  return EXIT_OK;
 }
