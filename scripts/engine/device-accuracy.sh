@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # GPU machine, repository root (after scripts/engine/pack-device.sh; carry .device and
 # packages/engine-native/.device-bundle): builds the addon with CUDA (sm_90 only, to save time), reruns the
-# kernel tests, checks the CUDA backend against the committed HF goldens and the CPU backend, and runs
-# accuracy.py. Shapes may be given as arguments.
+# kernel tests, checks the CUDA backend against the committed HF goldens and the CPU backend, checks reload()
+# in place on the CUDA backend, and runs accuracy.py. Shapes may be given as arguments.
 set -uo pipefail
 source .device/boot.sh
 bundle=$PWD/packages/engine-native/.device-bundle
@@ -13,4 +13,5 @@ mkdir -p "$out"
 (cd packages/engine-native && node scripts/build-native.mjs 2>&1 | grep -Ev '^\[|^--') || exit 1
 packages/engine-native/build/Release/cuda_kernel_test
 node "$bundle/driver.mjs" check-goldens packages/engine-native/test/fixtures cuda "$out/golden-report.json"
+node "$bundle/driver.mjs" check-reload cuda /tmp/reload-check
 python3 scripts/engine/accuracy.py "$bundle/driver.mjs" "$out" "$@"

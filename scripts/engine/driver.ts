@@ -4,17 +4,26 @@
 //   check-goldens <fixturesDir> <backend> [report.json]
 //                                        every <family>/ with goldens.json: engine vs HF goldens, and for the
 //                                        cuda backend also cuda vs cpu; exits 1 on a position over tolerance
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+//   check-reload <backend> <workDir>     reload() in place: two random-init checkpoints of one architecture
+//                                        (Qwen2.5-style, 4 layers); A, reload B, reload A. Exits 1 unless the
+//                                        weights are reused (no new allocation), the proofs after each reload
+//                                        equal those of a freshly loaded model of that checkpoint bit for
+//                                        bit, B's differ from A's, and another architecture is refused
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   type AccuracyReport,
   availableBackends,
   type Backend,
   compareProofs,
+  EngineError,
   loadModel,
+  type RandomModelOptions,
   type RolloutInput,
   type RolloutProof,
+  writeRandomModel,
 } from "../../packages/engine-native/src/index.js";
+import { tokenSeq } from "../../packages/engine-native/src/testing/index.js";
 
 interface Golden {
   randomness: string;
@@ -104,12 +113,96 @@ async function checkGoldens(dir: string, backend: Backend, reportPath?: string):
   console.log("PASS: no position over the sketch tolerance");
 }
 
+function sameProofs(x: RolloutProof[], y: RolloutProof[]): boolean {
+  const eq = (p: ArrayLike<number>, q: ArrayLike<number>) =>
+    p.length === q.length && Array.from(p).every((v, i) => Object.is(v, q[i]));
+  return (
+    x.length === y.length &&
+    x.every(
+      (p, i) =>
+        eq(p.sVals, y[i]!.sVals) && eq(p.logprobs, y[i]!.logprobs) && Object.is(p.eosProb, y[i]!.eosProb),
+    )
+  );
+}
+
+async function checkReload(backend: Backend, work: string): Promise<void> {
+  const shape: RandomModelOptions = {
+    modelType: "qwen2",
+    hiddenSize: 512,
+    numLayers: 4,
+    numAttentionHeads: 8,
+    numKeyValueHeads: 2,
+    intermediateSize: 1536,
+    vocabSize: 4096,
+    outliers: true,
+  };
+  rmSync(work, { recursive: true, force: true });
+  const dirA = join(work, "a");
+  const dirB = join(work, "b");
+  const dirOther = join(work, "other");
+  for (const d of [dirA, dirB, dirOther]) mkdirSync(d, { recursive: true });
+  writeRandomModel(dirA, { ...shape, seed: 1 });
+  writeRandomModel(dirB, { ...shape, seed: 2 });
+  writeRandomModel(dirOther, { ...shape, seed: 3, numLayers: 5 });
+  const batch: RolloutInput[] = Array.from({ length: 16 }, (_, i) => ({
+    tokens: tokenSeq(40 + 37 * i, shape.vocabSize, i + 1),
+    promptLen: 20,
+  }));
+  const randomness = "5eed".repeat(16);
+  const fresh = async (dir: string) => {
+    const m = await loadModel(dir, { backend });
+    const p = await m.prove(batch, randomness);
+    m.close();
+    return p;
+  };
+  const freshA = await fresh(dirA);
+  const freshB = await fresh(dirB);
+  const model = await loadModel(dirA, { backend });
+  const checks: [string, boolean][] = [];
+  checks.push([
+    "A proved by the long-lived model equals a fresh A",
+    sameProofs(await model.prove(batch, randomness), freshA),
+  ]);
+  const allocations = model.weightStats().weightAllocations;
+  const t0 = performance.now();
+  await model.reload(dirB);
+  const reloadMs = performance.now() - t0;
+  checks.push(["reload B reuses the weight buffers", model.weightStats().weightAllocations === allocations]);
+  const afterB = await model.prove(batch, randomness);
+  checks.push(["after reload B the proofs equal a fresh B", sameProofs(afterB, freshB)]);
+  checks.push(["B's proofs differ from A's", !sameProofs(afterB, freshA)]);
+  await model.reload(dirA);
+  checks.push([
+    "after reload A the proofs equal a fresh A again",
+    sameProofs(await model.prove(batch, randomness), freshA),
+  ]);
+  let refused = false;
+  try {
+    await model.reload(dirOther);
+  } catch (err) {
+    refused = err instanceof EngineError && err.code === "architecture_changed";
+  }
+  checks.push(["another architecture (5 layers) is refused with architecture_changed", refused]);
+  checks.push([
+    "the model still proves A after the refusal",
+    sameProofs(await model.prove(batch, randomness), freshA),
+  ]);
+  const mib = model.weightStats().weightBytes / 2 ** 20;
+  model.close();
+  console.log(`reload on ${backend}: ${reloadMs.toFixed(1)} ms for ${mib.toFixed(1)} MiB of weights`);
+  for (const [what, ok] of checks) console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  rmSync(work, { recursive: true, force: true });
+  if (checks.some(([, ok]) => !ok)) process.exit(1);
+  console.log(`PASS: reload on ${backend}`);
+}
+
 const [cmd, a, b, c] = process.argv.slice(2);
 if (cmd === "prove" && a && b) await prove(a, b);
 else if (cmd === "check-goldens" && a && (b === "cpu" || b === "cuda")) await checkGoldens(a, b, c);
+else if (cmd === "check-reload" && (a === "cpu" || a === "cuda") && b) await checkReload(a, b);
 else {
   console.error(
-    "usage: driver prove <request.json> <out.json> | check-goldens <fixturesDir> <cpu|cuda> [report.json]",
+    "usage: driver prove <request.json> <out.json> | check-goldens <fixturesDir> <cpu|cuda> [report.json] | check-reload <cpu|cuda> <workDir>",
   );
   process.exit(2);
 }

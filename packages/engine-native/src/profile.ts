@@ -8,7 +8,7 @@ export const PROFILE_STAGES = [
   "rope",
   "attention",
   "gemm_o",
-  "residual",
+  "residual_norm",
   "gemm_gate_up",
   "silu_mul",
   "gemm_down",

@@ -63,12 +63,14 @@ export function stageWork(d: ModelDims, batch: readonly BatchRollout[]): Record<
   const lmRows = rows;
   return {
     embedding: { flops: 0, bytes: 4 * T * H + 4 * T },
-    rmsnorm: { flops: 0, bytes: 4 * T * H * (2 * L + 1) },
+    // The first layer's input norm; every later norm is fused with the residual add before it.
+    rmsnorm: { flops: 0, bytes: 4 * T * H },
     gemm_qkv: gemm(T, H, qkvd),
     rope: { flops: 0, bytes: 4 * T * (qd + kvd) * L },
     attention: { flops: 2 * L * qd * causal, bytes: 2 * T * (qkvd + qd) * L },
     gemm_o: gemm(T, qd, H),
-    residual: { flops: 0, bytes: 6 * T * H * 2 * L },
+    // h and the GEMM output read, h and the normalised row written, twice a layer.
+    residual_norm: { flops: 0, bytes: 8 * T * H * 2 * L },
     gemm_gate_up: gemm(T, H, 2 * I),
     silu_mul: { flops: 0, bytes: 6 * T * I * L },
     gemm_down: gemm(T, I, H),

@@ -285,12 +285,12 @@ class CudaBackend final : public Backend {
       StageScope p(prof_, Stage::Embedding);
       embed_gather(tokens_.get(), embed_.get(), h_.get(), T, H, stream_);
     }
+    {
+      StageScope p(prof_, Stage::RmsNorm);
+      add_rmsnorm(h_.get(), nullptr, layers_[0].inputNorm.get(), x_.get(), H, T, H, eps, stream_);
+    }
     for (int l = 0; l < cfg_.layers; ++l) {
       Layer& L = layers_[l];
-      {
-        StageScope p(prof_, Stage::RmsNorm);
-        rmsnorm(h_.get(), H, L.inputNorm.get(), x_.get(), H, T, H, eps, stream_);
-      }
       {
         StageScope p(prof_, Stage::GemmQkv);
         gemm_->run(x_.get(), T, H, L.wqkv.get(), qkvd, cfg_.qkvBias ? L.bqkv.get() : nullptr, qkv_.get(), qkvd);
@@ -310,12 +310,9 @@ class CudaBackend final : public Backend {
         gemm_->run(attn_.get(), T, qd, L.wo.get(), H, nullptr, tmp_.get(), H);
       }
       {
-        StageScope p(prof_, Stage::Residual);
-        residual_add(h_.get(), tmp_.get(), T * H, stream_);
-      }
-      {
-        StageScope p(prof_, Stage::RmsNorm);
-        rmsnorm(h_.get(), H, L.postNorm.get(), x_.get(), H, T, H, eps, stream_);
+        // h += o, then the post-attention norm of the new h, in one pass over the row
+        StageScope p(prof_, Stage::ResidualNorm);
+        add_rmsnorm(h_.get(), tmp_.get(), L.postNorm.get(), x_.get(), H, T, H, eps, stream_);
       }
       {
         StageScope p(prof_, Stage::GemmGateUp);
@@ -330,13 +327,12 @@ class CudaBackend final : public Backend {
         gemm_->run(mlp_.get(), T, I, L.wdown.get(), H, nullptr, tmp_.get(), H);
       }
       {
-        StageScope p(prof_, Stage::Residual);
-        residual_add(h_.get(), tmp_.get(), T * H, stream_);
+        // h += mlp, then the next layer's input norm (or the final norm into hl_)
+        StageScope p(prof_, Stage::ResidualNorm);
+        const bool last = l + 1 == cfg_.layers;
+        add_rmsnorm(h_.get(), tmp_.get(), last ? finalNorm_.get() : layers_[l + 1].inputNorm.get(),
+                    last ? hl_.get() : x_.get(), H, T, H, eps, stream_);
       }
-    }
-    {
-      StageScope p(prof_, Stage::RmsNorm);
-      rmsnorm(h_.get(), H, finalNorm_.get(), hl_.get(), H, T, H, eps, stream_);
     }
     return maxLen;
   }

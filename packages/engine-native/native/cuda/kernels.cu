@@ -53,207 +53,166 @@ __global__ void embed_gather_kernel(const int32_t* tokens, const bf16* embed, bf
   for (int i = threadIdx.x; i < H; i += blockDim.x) dst[i] = src[i];
 }
 
+// 16-byte vectors of 8 bf16: the memory-bound kernels move whole vectors (rows with n % 8 == 0, 16-byte
+// aligned), the scalar variants beside them cover any other width.
+__device__ __forceinline__ void load8(const bf16* p, float f[8]) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* b = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float2 x = __bfloat1622float2(b[k]);
+    f[2 * k] = x.x;
+    f[2 * k + 1] = x.y;
+  }
+}
+__device__ __forceinline__ void store8(bf16* p, const float f[8]) {
+  uint4 raw;
+  __nv_bfloat162* b = reinterpret_cast<__nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) b[k] = __floats2bfloat162_rn(f[2 * k], f[2 * k + 1]);
+  *reinterpret_cast<uint4*>(p) = raw;
+}
+
 // ---------------------------------------------------------------------------------------------------------
-__global__ void rmsnorm_kernel(const bf16* in, int64_t ldIn, const bf16* w, bf16* out, int64_t ldOut, int n,
-                               float eps) {
+// h = bf16(h + d) when d is given, then out = bf16(w · bf16(h · rsqrt(mean(h²) + eps))). One block per row;
+// each thread keeps kChunks 8-element chunks of the row in registers, so h is read once and written once.
+template <int kChunks>
+__global__ void add_rmsnorm_kernel(bf16* h, const bf16* d, const bf16* w, bf16* out, int64_t ldOut, int n,
+                                   float eps) {
   __shared__ float scratch[32];
-  const bf16* x = in + blockIdx.x * ldIn;
-  bf16* y = out + blockIdx.x * ldOut;
+  const int64_t row = blockIdx.x;
+  bf16* hr = h + row * n;
+  float x[kChunks][8];
+  float ss = 0.f;
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    const int i = (threadIdx.x + c * blockDim.x) * 8;
+    if (i >= n) continue;
+    load8(hr + i, x[c]);
+    if (d != nullptr) {
+      float y[8];
+      load8(d + row * n + i, y);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) x[c][k] = round_bf(x[c][k] + y[k]);
+      store8(hr + i, x[c]);
+    }
+#pragma unroll
+    for (int k = 0; k < 8; ++k) ss += x[c][k] * x[c][k];
+  }
+  ss = block_sum(ss, scratch);
+  const float inv = 1.0f / sqrtf(ss / static_cast<float>(n) + eps);
+#pragma unroll
+  for (int c = 0; c < kChunks; ++c) {
+    const int i = (threadIdx.x + c * blockDim.x) * 8;
+    if (i >= n) continue;
+    float wv[8];
+    load8(w + i, wv);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) x[c][k] = wv[k] * round_bf(x[c][k] * inv);
+    store8(out + row * ldOut + i, x[c]);
+  }
+}
+
+// Any width: the row is read twice (sum of squares, then the normalised values).
+__global__ void add_rmsnorm_scalar_kernel(bf16* h, const bf16* d, const bf16* w, bf16* out, int64_t ldOut, int n,
+                                          float eps) {
+  __shared__ float scratch[32];
+  const int64_t row = blockIdx.x;
+  bf16* hr = h + row * n;
   float ss = 0.f;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
-    const float v = bf(x[i]);
+    float v = bf(hr[i]);
+    if (d != nullptr) {
+      v = round_bf(v + bf(d[row * n + i]));
+      hr[i] = rn(v);
+    }
     ss += v * v;
   }
   ss = block_sum(ss, scratch);
   const float inv = 1.0f / sqrtf(ss / static_cast<float>(n) + eps);
-  for (int i = threadIdx.x; i < n; i += blockDim.x) y[i] = rn(bf(w[i]) * round_bf(bf(x[i]) * inv));
+  for (int i = threadIdx.x; i < n; i += blockDim.x) out[row * ldOut + i] = rn(bf(w[i]) * round_bf(bf(hr[i]) * inv));
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// One block per (token, head), one thread per rotation pair (i, i + hd/2).
-__global__ void qk_norm_rope_kernel(bf16* qkv, int ld, int nq, int hd, const int32_t* pos, const bf16* cosT,
-                                    const bf16* sinT, const bf16* qNorm, const bf16* kNorm, float eps) {
-  __shared__ float scratch[32];
-  const int64_t t = blockIdx.x;
-  const int head = blockIdx.y;
+// One warp per (token, head); lane l rotates the pairs (j, j + hd/2) and (j+1, j+1 + hd/2) for
+// j = 2l, 2l + 64, ... (hd / 2 even). Heads 0..nq-1 are q heads, the k heads follow them.
+constexpr int kRopeWarps = 4;
+constexpr int kRopeIters = 2;  // head_dim up to 256
+
+__global__ void __launch_bounds__(kRopeWarps * 32)
+    qk_norm_rope_kernel(bf16* qkv, int64_t items, int ld, int nq, int nheads, int hd, const int32_t* pos,
+                        const bf16* cosT, const bf16* sinT, const bf16* qNorm, const bf16* kNorm, float eps) {
+  const int lane = threadIdx.x & 31;
+  const int64_t item = static_cast<int64_t>(blockIdx.x) * kRopeWarps + (threadIdx.x >> 5);
+  if (item >= items) return;
+  const int64_t t = item / nheads;
+  const int head = static_cast<int>(item - t * nheads);
   const int half = hd / 2;
-  const int i = threadIdx.x;
-  bf16* x = qkv + t * ld + static_cast<int64_t>(head) * hd;  // k heads follow the q heads
-  float a = i < half ? bf(x[i]) : 0.f;
-  float b = i < half ? bf(x[i + half]) : 0.f;
+  bf16* x = qkv + t * ld + static_cast<int64_t>(head) * hd;
+  float2 a[kRopeIters], b[kRopeIters];
+#pragma unroll
+  for (int it = 0; it < kRopeIters; ++it) {
+    const int j = 2 * (lane + 32 * it);
+    a[it] = b[it] = make_float2(0.f, 0.f);
+    if (j < half) {
+      a[it] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(x + j));
+      b[it] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(x + half + j));
+    }
+  }
   if (qNorm != nullptr) {
-    const float ss = block_sum(a * a + b * b, scratch);
+    float ss = 0.f;
+#pragma unroll
+    for (int it = 0; it < kRopeIters; ++it) ss += a[it].x * a[it].x + a[it].y * a[it].y + b[it].x * b[it].x + b[it].y * b[it].y;
+    ss = warp_sum(ss);
     const float inv = 1.0f / sqrtf(ss / static_cast<float>(hd) + eps);
     const bf16* w = head < nq ? qNorm : kNorm;
-    if (i < half) {
-      a = round_bf(bf(w[i]) * round_bf(a * inv));
-      b = round_bf(bf(w[i + half]) * round_bf(b * inv));
+#pragma unroll
+    for (int it = 0; it < kRopeIters; ++it) {
+      const int j = 2 * (lane + 32 * it);
+      if (j >= half) continue;
+      a[it].x = round_bf(bf(w[j]) * round_bf(a[it].x * inv));
+      a[it].y = round_bf(bf(w[j + 1]) * round_bf(a[it].y * inv));
+      b[it].x = round_bf(bf(w[half + j]) * round_bf(b[it].x * inv));
+      b[it].y = round_bf(bf(w[half + j + 1]) * round_bf(b[it].y * inv));
     }
   }
-  if (i < half) {
-    const int64_t p = pos[t];
-    const float c = bf(cosT[p * half + i]);
-    const float s = bf(sinT[p * half + i]);
-    x[i] = rn(round_bf(a * c) + round_bf(-b * s));
-    x[i + half] = rn(round_bf(b * c) + round_bf(a * s));
+  const int64_t p = pos[t];
+#pragma unroll
+  for (int it = 0; it < kRopeIters; ++it) {
+    const int j = 2 * (lane + 32 * it);
+    if (j >= half) continue;
+    const float2 c = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(cosT + p * half + j));
+    const float2 s = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(sinT + p * half + j));
+    *reinterpret_cast<__nv_bfloat162*>(x + j) =
+        __floats2bfloat162_rn(round_bf(a[it].x * c.x) + round_bf(-b[it].x * s.x),
+                              round_bf(a[it].y * c.y) + round_bf(-b[it].y * s.y));
+    *reinterpret_cast<__nv_bfloat162*>(x + half + j) =
+        __floats2bfloat162_rn(round_bf(b[it].x * c.x) + round_bf(a[it].x * s.x),
+                              round_bf(b[it].y * c.y) + round_bf(a[it].y * s.y));
   }
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Attention: a block takes kQTile consecutive queries of one head of one sequence; its warps own kQPerWarp
-// queries each. K/V tiles of kKTile keys are staged in shared memory (K rows padded by one bf16 pair so
-// that lanes reading different keys hit different banks). Softmax is online per tile, as the reference's
-// fused SDPA kernel runs it: probabilities against the running max, rounded to bf16 for P·V, earlier
-// sums rescaled when the max grows (the CPU backend uses the same 128-key blocks). Lane l scores keys
-// l, l+32, l+64, l+96 of the tile and owns output dims l, l+32, ...
-constexpr int kWarps = 4;
-constexpr int kQPerWarp = 8;
-constexpr int kQTile = kWarps * kQPerWarp;
-constexpr int kKTile = 128;
-constexpr int kKPerLane = kKTile / 32;
-
-template <int HD>
-__global__ void __launch_bounds__(kWarps * 32) attention_kernel(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens,
-                                                                 int nq, int group, float scale, bf16* out, int ldOut) {
-  constexpr int kAcc = HD / 32;
-  constexpr int kStride = HD + 2;  // padded K row, in bf16
-  extern __shared__ unsigned char smem_raw[];
-  float* qS = reinterpret_cast<float*>(smem_raw);        // [kQTile][HD]
-  bf16* kS = reinterpret_cast<bf16*>(qS + kQTile * HD);  // [kKTile][kStride]
-  bf16* vS = kS + kKTile * kStride;                      // [kKTile][HD]
-
-  const int seq = blockIdx.z, head = blockIdx.y;
-  const int64_t start = cuSeqlens[seq];
-  const int len = cuSeqlens[seq + 1] - cuSeqlens[seq];
-  const int q0 = blockIdx.x * kQTile;
-  if (q0 >= len) return;
-  const int kvHead = head / group;
-  const int qd = nq * HD;
-  const int kvd = (nq / group) * HD;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-
-  for (int e = threadIdx.x; e < kQTile * HD; e += blockDim.x) {
-    const int qi = e / HD, d = e % HD;
-    const int q = q0 + qi;
-    qS[e] = q < len ? bf(qkv[(start + q) * ldQkv + static_cast<int64_t>(head) * HD + d]) : 0.f;
-  }
-
-  float m[kQPerWarp], l[kQPerWarp], acc[kQPerWarp][kAcc];
+// One block per token; threads step through the row in 8-element chunks (I % 8 == 0) or single elements.
+__global__ void silu_mul_kernel(const bf16* gu, bf16* m, int I) {
+  const int64_t t = blockIdx.x;
+  const bf16* g = gu + t * 2 * I;
+  const bf16* u = g + I;
+  bf16* o = m + t * I;
+  if (I % 8 == 0) {
+    for (int i = threadIdx.x * 8; i < I; i += blockDim.x * 8) {
+      float gv[8], uv[8];
+      load8(g + i, gv);
+      load8(u + i, uv);
 #pragma unroll
-  for (int r = 0; r < kQPerWarp; ++r) {
-    m[r] = -FLT_MAX;
-    l[r] = 0.f;
-#pragma unroll
-    for (int a = 0; a < kAcc; ++a) acc[r][a] = 0.f;
-  }
-
-  const int lastQ = min(len, q0 + kQTile) - 1;
-  for (int k0 = 0; k0 <= lastQ; k0 += kKTile) {
-    __syncthreads();
-    for (int e = threadIdx.x; e < kKTile * HD; e += blockDim.x) {
-      const int j = e / HD, d = e % HD;
-      const int key = k0 + j;
-      bf16 kv = __float2bfloat16(0.f), vv = __float2bfloat16(0.f);
-      if (key < len) {
-        const bf16* row = qkv + (start + key) * ldQkv;
-        kv = row[qd + static_cast<int64_t>(kvHead) * HD + d];
-        vv = row[qd + kvd + static_cast<int64_t>(kvHead) * HD + d];
-      }
-      kS[j * kStride + d] = kv;
-      vS[j * HD + d] = vv;
+      for (int k = 0; k < 8; ++k) gv[k] = round_bf(gv[k] / (1.0f + expf(-gv[k]))) * uv[k];
+      store8(o + i, gv);
     }
-    __syncthreads();
-#pragma unroll
-    for (int r = 0; r < kQPerWarp; ++r) {
-      const int qi = warp * kQPerWarp + r;
-      const int q = q0 + qi;
-      if (q >= len || k0 > q) continue;  // warp-uniform
-      const float* qv = qS + qi * HD;
-      float s[kKPerLane];
-      float tileMax = -FLT_MAX;
-#pragma unroll
-      for (int c = 0; c < kKPerLane; ++c) {
-        const int key = k0 + c * 32 + lane;
-        const __nv_bfloat162* kr = reinterpret_cast<const __nv_bfloat162*>(kS + (c * 32 + lane) * kStride);
-        float dot = 0.f;
-#pragma unroll 8
-        for (int d2 = 0; d2 < HD / 2; ++d2) {
-          const float2 kf = __bfloat1622float2(kr[d2]);
-          dot += qv[2 * d2] * kf.x + qv[2 * d2 + 1] * kf.y;
-        }
-        s[c] = key <= q ? dot * scale : -FLT_MAX;
-        tileMax = fmaxf(tileMax, s[c]);
-      }
-      const float mNew = fmaxf(m[r], warp_max(tileMax));
-      const float alpha = expf(m[r] - mNew);
-      float psum = 0.f;
-      float pb[kKPerLane];
-#pragma unroll
-      for (int c = 0; c < kKPerLane; ++c) {
-        const float p = k0 + c * 32 + lane <= q ? expf(s[c] - mNew) : 0.f;
-        psum += p;
-        pb[c] = round_bf(p);
-      }
-      l[r] = l[r] * alpha + warp_sum(psum);
-      m[r] = mNew;
-#pragma unroll
-      for (int a = 0; a < kAcc; ++a) acc[r][a] *= alpha;
-      const int nkeys = min(kKTile, q - k0 + 1);
-#pragma unroll
-      for (int c = 0; c < kKPerLane; ++c) {
-        const int jEnd = min(32, nkeys - c * 32);
-        for (int j = 0; j < jEnd; ++j) {
-          const float pj = __shfl_sync(0xffffffffu, pb[c], j);
-          const bf16* vr = vS + (c * 32 + j) * HD;
-#pragma unroll
-          for (int a = 0; a < kAcc; ++a) acc[r][a] += pj * bf(vr[lane + 32 * a]);
-        }
-      }
-    }
+    return;
   }
-#pragma unroll
-  for (int r = 0; r < kQPerWarp; ++r) {
-    const int q = q0 + warp * kQPerWarp + r;
-    if (q >= len) continue;
-    bf16* o = out + (start + q) * ldOut + static_cast<int64_t>(head) * HD;
-#pragma unroll
-    for (int a = 0; a < kAcc; ++a) o[lane + 32 * a] = rn(acc[r][a] / l[r]);
-  }
-}
-
-template <int HD>
-void launch_attention(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nseq, int maxLen, int nq, int nk,
-                      float scale, bf16* out, int ldOut, cudaStream_t s) {
-  const size_t smem = sizeof(float) * kQTile * HD + sizeof(bf16) * kKTile * (HD + 2) + sizeof(bf16) * kKTile * HD;
-  static bool configured = false;
-  if (!configured) {
-    CUDA_CHECK(cudaFuncSetAttribute(attention_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(smem)));
-    configured = true;
-  }
-  const dim3 grid((maxLen + kQTile - 1) / kQTile, nq, nseq);
-  attention_kernel<HD><<<grid, kWarps * 32, smem, s>>>(qkv, ldQkv, cuSeqlens, nq, nq / nk, scale, out, ldOut);
-  CUDA_CHECK_LAUNCH();
-}
-
-// ---------------------------------------------------------------------------------------------------------
-__global__ void residual_add_kernel(bf16* h, const bf16* d, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    h[i] = rn(bf(h[i]) + bf(d[i]));
-  }
-}
-
-__global__ void silu_mul_kernel(const bf16* gu, bf16* m, int64_t T, int I) {
-  const int64_t n = T * I;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < n;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t t = e / I;
-    const int i = static_cast<int>(e % I);
-    const float g = bf(gu[t * 2 * I + i]);
-    const float u = bf(gu[t * 2 * I + I + i]);
-    const float sg = round_bf(g / (1.0f + expf(-g)));
-    m[e] = rn(sg * u);
+  for (int i = threadIdx.x; i < I; i += blockDim.x) {
+    const float gv = bf(g[i]);
+    o[i] = rn(round_bf(gv / (1.0f + expf(-gv))) * bf(u[i]));
   }
 }
 
@@ -338,16 +297,42 @@ __global__ void gather_rows_kernel(const bf16* src, const int64_t* rows, int H, 
 
 constexpr int kReduceThreads = 512;
 
+// Folds one value into a running (max, sum of exp(x − max)).
+__device__ __forceinline__ void lse_push(float x, float& m, float& sum) {
+  if (x > m) {
+    sum = sum * expf(m - x) + 1.0f;  // m = -inf on the first value: sum is 0 and stays 0 before the + 1
+    m = x;
+  } else {
+    sum += expf(x - m);
+  }
+}
+
+// One pass over each logits row: every thread keeps a running max and sum over its 8-wide chunks, then the
+// block merges them, so the row (vocab × 2 bytes, far more than L2 holds across the chunk) is read once.
 __global__ void logit_reduce_kernel(const bf16* logits, int V, const int32_t* targets, const int64_t* lpAt,
                                     const int32_t* eosSeq, int eos, float* logprobs, double* eosProb) {
   __shared__ float scratch[32];
   const bf16* row = logits + static_cast<int64_t>(blockIdx.x) * V;
-  float mx = -FLT_MAX;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, bf(row[v]));
-  mx = block_max(mx, scratch);
-  float sum = 0.f;
-  for (int v = threadIdx.x; v < V; v += blockDim.x) sum += expf(bf(row[v]) - mx);
-  sum = block_sum(sum, scratch);
+  float m = -INFINITY, sum = 0.f;
+  if (V % 8 == 0) {
+    for (int i = threadIdx.x * 8; i < V; i += blockDim.x * 8) {
+      float x[8];
+      load8(row + i, x);
+      float cm = x[0];
+#pragma unroll
+      for (int k = 1; k < 8; ++k) cm = fmaxf(cm, x[k]);
+      if (cm > m) {
+        sum *= expf(m - cm);
+        m = cm;
+      }
+#pragma unroll
+      for (int k = 0; k < 8; ++k) sum += expf(x[k] - m);
+    }
+  } else {
+    for (int i = threadIdx.x; i < V; i += blockDim.x) lse_push(bf(row[i]), m, sum);
+  }
+  const float mx = block_max(m, scratch);
+  sum = block_sum(sum > 0.f ? sum * expf(m - mx) : 0.f, scratch);
   if (threadIdx.x == 0) {
     const float logSum = logf(sum);
     const int64_t at = lpAt[blockIdx.x];
@@ -377,50 +362,45 @@ void embed_gather(const int32_t* tokens, const bf16* embed, bf16* h, int64_t T, 
   CUDA_CHECK_LAUNCH();
 }
 
-void rmsnorm(const bf16* in, int64_t ldIn, const bf16* w, bf16* out, int64_t ldOut, int64_t rows, int n, float eps,
-             cudaStream_t s) {
+void add_rmsnorm(bf16* h, const bf16* d, const bf16* w, bf16* out, int64_t ldOut, int64_t rows, int n, float eps,
+                 cudaStream_t s) {
   if (rows == 0) return;
-  const int threads = n >= 1024 ? 512 : (n >= 256 ? 256 : 64);
-  rmsnorm_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(in, ldIn, w, out, ldOut, n, eps);
+  const int chunks = n / 8;
+  const bool vec = n % 8 == 0 && ldOut % 8 == 0 && chunks <= 4 * 1024;
+  if (vec) {
+    const int perThread = (chunks + 1023) / 1024;  // 1 up to n = 8192, then 2, 4
+    const int threads = ((chunks + perThread - 1) / perThread + 31) / 32 * 32;
+    const unsigned grid = static_cast<unsigned>(rows);
+    switch (perThread) {
+      case 1: add_rmsnorm_kernel<1><<<grid, threads, 0, s>>>(h, d, w, out, ldOut, n, eps); break;
+      case 2: add_rmsnorm_kernel<2><<<grid, threads, 0, s>>>(h, d, w, out, ldOut, n, eps); break;
+      default: add_rmsnorm_kernel<4><<<grid, threads, 0, s>>>(h, d, w, out, ldOut, n, eps); break;
+    }
+  } else {
+    const int threads = n >= 1024 ? 512 : (n >= 256 ? 256 : 64);
+    add_rmsnorm_scalar_kernel<<<static_cast<unsigned>(rows), threads, 0, s>>>(h, d, w, out, ldOut, n, eps);
+  }
   CUDA_CHECK_LAUNCH();
 }
 
 void qk_norm_rope(bf16* qkv, int64_t T, int ld, int nq, int nk, int hd, const int32_t* pos, const bf16* cosT,
                   const bf16* sinT, const bf16* qNorm, const bf16* kNorm, float eps, cudaStream_t s) {
   if (T == 0) return;
-  const int threads = ((hd / 2 + 31) / 32) * 32;
-  const dim3 grid(static_cast<unsigned>(T), nq + nk);
-  qk_norm_rope_kernel<<<grid, threads, 0, s>>>(qkv, ld, nq, hd, pos, cosT, sinT, qNorm, kNorm, eps);
-  CUDA_CHECK_LAUNCH();
-}
-
-bool attention_supports(int hd) { return hd == 32 || hd == 64 || hd == 96 || hd == 128 || hd == 256; }
-
-void attention(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nseq, int maxLen, int nq, int nk, int hd,
-               float scale, bf16* out, int ldOut, cudaStream_t s) {
-  if (nseq == 0 || maxLen == 0) return;
-  switch (hd) {
-    case 32: return launch_attention<32>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    case 64: return launch_attention<64>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    case 96: return launch_attention<96>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    case 128: return launch_attention<128>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    case 256: return launch_attention<256>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    default:
-      throw EngineException("unsupported_config", "head_dim " + std::to_string(hd) +
-                                                      " is not supported by the CUDA attention kernel (32, 64, 96, "
-                                                      "128, 256)");
+  if (hd % 4 != 0 || hd > 64 * kRopeIters * 2) {
+    throw EngineException("unsupported_config",
+                          "head_dim " + std::to_string(hd) + " is not supported by the CUDA RoPE kernel (a multiple "
+                                                             "of 4 up to 256)");
   }
-}
-
-void residual_add(bf16* h, const bf16* d, int64_t n, cudaStream_t s) {
-  if (n == 0) return;
-  residual_add_kernel<<<grid_for(n, 256), 256, 0, s>>>(h, d, n);
+  const int64_t items = T * (nq + nk);
+  const unsigned grid = static_cast<unsigned>((items + kRopeWarps - 1) / kRopeWarps);
+  qk_norm_rope_kernel<<<grid, kRopeWarps * 32, 0, s>>>(qkv, items, ld, nq, nq + nk, hd, pos, cosT, sinT, qNorm, kNorm,
+                                                       eps);
   CUDA_CHECK_LAUNCH();
 }
 
 void silu_mul(const bf16* gu, bf16* m, int64_t T, int I, cudaStream_t s) {
   if (T == 0) return;
-  silu_mul_kernel<<<grid_for(T * I, 256), 256, 0, s>>>(gu, m, T, I);
+  silu_mul_kernel<<<static_cast<unsigned>(T), 256, 0, s>>>(gu, m, I);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -15,23 +15,26 @@ using bf16 = __nv_bfloat16;
 // h[t] = embed[tokens[t]]
 void embed_gather(const int32_t* tokens, const bf16* embed, bf16* h, int64_t T, int H, cudaStream_t s);
 
-// out[r] = bf16(w · bf16(in[r] · rsqrt(mean(in[r]²) + eps))), rows of n elements with the given strides.
-void rmsnorm(const bf16* in, int64_t ldIn, const bf16* w, bf16* out, int64_t ldOut, int64_t rows, int n, float eps,
-             cudaStream_t s);
+// With d: h = bf16(h + d) (the residual add). Then out[r] = bf16(w · bf16(h[r] · rsqrt(mean(h[r]²) + eps))) for
+// rows of n elements (h and d dense, out with row stride ldOut).
+void add_rmsnorm(bf16* h, const bf16* d, const bf16* w, bf16* out, int64_t ldOut, int64_t rows, int n, float eps,
+                 cudaStream_t s);
 
 // On the packed [q | k | v] rows: optional per-head rmsnorm (Qwen3 q/k norm), then rotate-half RoPE with
 // bf16 cos/sin tables [positions, headDim/2] at each token's position inside its sequence.
 void qk_norm_rope(bf16* qkv, int64_t T, int ld, int nq, int nk, int hd, const int32_t* pos, const bf16* cosT,
                   const bf16* sinT, const bf16* qNorm, const bf16* kNorm, float eps, cudaStream_t s);
 
-// Causal GQA attention over variable-length sequences (cuSeqlens [nseq+1]): fp32 scores and softmax,
-// unnormalised probabilities rounded to bf16 for the product with V, fp32 accumulation, out rounded to bf16.
-void attention(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nseq, int maxLen, int nq, int nk, int hd,
-               float scale, bf16* out, int ldOut, cudaStream_t s);
-bool attention_supports(int hd);
+// Which attention kernel runs (attention.cu): Auto picks the tensor-core one where the device and head_dim
+// allow it; tests name one to compare both with the CPU reference.
+enum class AttentionKernel { Auto, TensorCore, CudaCore };
 
-// h = bf16(h + d)
-void residual_add(bf16* h, const bf16* d, int64_t n, cudaStream_t s);
+// Causal GQA attention over variable-length sequences (cuSeqlens [nseq+1]): fp32 scores and softmax over
+// 128-key blocks, unnormalised probabilities rounded to bf16 for the product with V, fp32 accumulation, out
+// rounded to bf16.
+void attention(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nseq, int maxLen, int nq, int nk, int hd,
+               float scale, bf16* out, int ldOut, cudaStream_t s, AttentionKernel kernel = AttentionKernel::Auto);
+bool attention_supports(int hd);
 
 // m[t, i] = bf16(bf16(silu(g)) · u) with g = gu[t, i], u = gu[t, I + i]
 void silu_mul(const bf16* gu, bf16* m, int64_t T, int I, cudaStream_t s);

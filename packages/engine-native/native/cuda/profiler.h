@@ -27,7 +27,7 @@ enum class Stage : int {
   Rope,
   Attention,
   GemmO,
-  Residual,
+  ResidualNorm,
   GemmGateUp,
   SiluMul,
   GemmDown,
@@ -42,7 +42,7 @@ enum class Stage : int {
 
 inline const char* stage_name(Stage s) {
   static const char* const names[] = {
-      "embedding", "rmsnorm",   "gemm_qkv",    "rope",         "attention",    "gemm_o",   "residual", "gemm_gate_up",
+      "embedding", "rmsnorm",   "gemm_qkv",    "rope",         "attention",    "gemm_o",   "residual_norm", "gemm_gate_up",
       "silu_mul",  "gemm_down", "sketch",      "gather_rows",  "gemm_lm_head", "logit_reduce", "copy_h2d", "copy_d2h"};
   static_assert(sizeof(names) / sizeof(names[0]) == static_cast<size_t>(Stage::Count), "one name per stage");
   return names[static_cast<int>(s)];

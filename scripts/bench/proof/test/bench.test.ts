@@ -93,7 +93,7 @@ describe("per-stage rates", () => {
     expect(gap.tflops).toBeNull();
     const norm = rows.find((r) => r.name === "rmsnorm")!;
     expect(norm.tflops).toBeNull();
-    expect(norm.gbps).toBeCloseTo((4 * 1033 * 3584 * 57) / 0.001 / 1e9, 6);
+    expect(norm.gbps).toBeCloseTo((4 * 1033 * 3584) / 0.001 / 1e9, 6);
     expect(stageWork(QWEN7B, batch).gemm_lm_head.flops).toBe(2 * 633 * 3584 * 152064);
   });
 
