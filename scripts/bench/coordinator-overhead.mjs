@@ -5,7 +5,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 // Everything else is the real code: the batch scheduler, the Qwen3 tokenizer (prompt encode,
 // completion decode), the gsm8k environment (problem, prompt, reward), GRPO assembly, the commit
 // binding recomputed and signed per rollout (what the proof pool does on the coordinator's thread),
-// the challenge signature, packaging, and the Parquet writer (in its worker thread, or inline).
+// the challenge signature, packaging, and the Parquet writer: each accepted group's rows are
+// encoded into the window file as they arrive (in the writer's worker thread, or inline on the
+// coordinator's thread), so finishing the file after the run only writes the last row group
+// and the footer.
 //
 //   node scripts/bench/coordinator-overhead.mjs [--groups 300] [--batch 8] [--prompt-pad 0]
 //        [--completion 512] [--signer keyring|wasm|both] [--writer thread|inline|both]
@@ -153,7 +156,7 @@ async function run(signerName, writerMode) {
   const dir = await mkdtemp(path.join(tmpdir(), "grail-coord-bench-"));
   const W = 3000;
   const sink = {
-    add: (w, rows) => writer.append(w, rows),
+    add: (w, rows) => writer.append(w, rows, { dir }),
     discard: (w) => writer.discard(w),
   };
   const stop = new AbortController();
@@ -236,7 +239,7 @@ async function run(signerName, writerMode) {
     `  of which sr25519 signing:    ${signMs.toFixed(0)} ms for ${rows} binding signatures (+ the same number of challenge signatures)`,
   );
   console.log(
-    `  file finished after the run: ${tFinish.toFixed(0)} ms (writer ${writerMode}; ${(file.writeMs / rows).toFixed(2)} ms/row serialising, ${(file.size / 1e6).toFixed(1)} MB)`,
+    `  file finished after the run: ${tFinish.toFixed(0)} ms (writer ${writerMode}: last row group and footer; ${(file.writeMs / rows).toFixed(2)} ms/row serialising in all, ${(file.size / 1e6).toFixed(1)} MB)`,
   );
   console.log(`  end to end (rows in a file): ${rate(rows, tRun + tFinish)} rollouts/s`);
 }

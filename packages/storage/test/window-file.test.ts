@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import parquet from "@dsnp/parquetjs";
@@ -7,8 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   pythonFloatStr,
   readWindowFile,
+  WindowFileAppender,
+  type WindowFileCodec,
   WindowFileFormatError,
   windowFileMetadata,
+  windowFileSchema,
   windowObjectKey,
   writeWindowFile,
 } from "../src/index.js";
@@ -159,5 +163,145 @@ describe("window file", () => {
     await expect(readWindowFile(Buffer.from("definitely not parquet"))).rejects.toBeInstanceOf(
       WindowFileFormatError,
     );
+  });
+});
+
+/** The same rows through parquetjs's own row-by-row ParquetWriter, for a byte comparison. */
+async function writeWithParquetjs(
+  rows: ReturnType<typeof makeWindowRows>,
+  metadata: ReturnType<typeof windowFileMetadata>,
+  path: string,
+  opts: { codec: WindowFileCodec; rowGroupSize: number },
+): Promise<void> {
+  const writer = await parquet.ParquetWriter.openFile(windowFileSchema(opts.codec), path, {
+    useDataPageV2: false,
+    rowGroupSize: opts.rowGroupSize,
+  });
+  for (const [k, v] of Object.entries(metadata)) writer.setMetadata(k, v);
+  const wrap = (values: readonly number[]) => ({ list: values.map((element) => ({ element })) });
+  for (const r of rows) {
+    await writer.appendRow({
+      ...r,
+      commit: {
+        ...r.commit,
+        tokens: wrap(r.commit.tokens),
+        rollout: { ...r.commit.rollout, token_logprobs: wrap(r.commit.rollout.token_logprobs) },
+      },
+    });
+  }
+  await writer.close();
+}
+
+describe("window file appender", () => {
+  const meta = (rowCount: number, windowStart = 60) =>
+    windowFileMetadata({ hotkey: SAMPLE_HOTKEY, windowStart, rowCount, timestampSeconds: 1712345678.25 });
+
+  it("writes the bytes parquetjs's ParquetWriter writes for the same schema, rows and row groups", async () => {
+    const rows = makeWindowRows({ windowStart: 60, groups: 3, promptLength: 7, completionLength: 33 });
+    // Edge cases of the level encoding: an empty list and a one-element list.
+    rows[5] = { ...rows[5]!, commit: { ...rows[5]!.commit, tokens: [] } };
+    rows[6] = {
+      ...rows[6]!,
+      commit: { ...rows[6]!.commit, rollout: { ...rows[6]!.commit.rollout, token_logprobs: [-1.25] } },
+    };
+    for (const codec of ["GZIP", "SNAPPY", "UNCOMPRESSED"] as const) {
+      for (const rowGroupSize of [1, 7, 1024]) {
+        const ours = join(dir, `ours-${codec}-${rowGroupSize}.parquet`);
+        const theirs = join(dir, `theirs-${codec}-${rowGroupSize}.parquet`);
+        await writeWindowFile(rows, meta(rows.length), ours, { codec, rowGroupSize });
+        await writeWithParquetjs(rows, meta(rows.length), theirs, { codec, rowGroupSize });
+        expect((await readFile(ours)).equals(await readFile(theirs)), `${codec} × ${rowGroupSize}`).toBe(
+          true,
+        );
+      }
+    }
+  });
+
+  it("takes the long lists as typed arrays and writes the same file as from arrays", async () => {
+    const rows = makeWindowRows({ windowStart: 60, groups: 2 });
+    const fromArrays = join(dir, "arrays.parquet");
+    await writeWindowFile(rows, meta(rows.length), fromArrays);
+    const typed = rows.map((r) => ({
+      ...r,
+      commit: {
+        ...r.commit,
+        tokens: Int32Array.from(r.commit.tokens),
+        rollout: { ...r.commit.rollout, token_logprobs: Float64Array.from(r.commit.rollout.token_logprobs) },
+      },
+    }));
+    const fromTyped = join(dir, "typed.parquet");
+    await writeWindowFile(typed, meta(rows.length), fromTyped);
+    expect((await readFile(fromTyped)).equals(await readFile(fromArrays))).toBe(true);
+  });
+
+  it("writes full row groups while rows arrive and only the tail and footer at close", async () => {
+    const rows = makeWindowRows({ windowStart: 60, groups: 4 });
+    const partial = join(dir, "incremental", "w60.partial");
+    const path = join(dir, "incremental", "w60.parquet");
+    const appender = await WindowFileAppender.create(partial, { rowGroupSize: 16 });
+    appender.append(rows.slice(0, 16));
+    await appender.flushed();
+    const afterOneGroup = (await stat(partial)).size;
+    expect(afterOneGroup).toBeGreaterThan(1_000);
+    appender.append(rows.slice(16, 56));
+    await appender.flushed();
+    // Two more full row groups are on disk; the last 8 rows wait for close().
+    expect((await stat(partial)).size).toBeGreaterThan(2 * afterOneGroup);
+    expect(existsSync(path)).toBe(false);
+    appender.append(rows.slice(56));
+    const written = await appender.close(meta(64), path);
+    expect(written).toMatchObject({ path, rows: 64 });
+    expect(written.size).toBe((await stat(path)).size);
+    expect(existsSync(partial)).toBe(false);
+    const back = await readWindowFile(path);
+    expect(back.rows).toEqual(rows);
+    expect(back.metadata.inference_count).toBe("64");
+    const reader = await parquet.ParquetReader.openFile(path);
+    expect(reader.metadata!.row_groups.map((g) => Number(g.num_rows))).toEqual([16, 16, 16, 16]);
+    await reader.close();
+    expect(
+      checkWindowRows(back.rows, back.metadata, {
+        hotkey: SAMPLE_HOTKEY,
+        windowStart: 60,
+        blockHash: rows[0]!.block_hash,
+      }),
+    ).toEqual([]);
+  });
+
+  it("refuses a batch with a bad row as a whole and keeps accepting good ones", async () => {
+    const rows = makeWindowRows({ windowStart: 60, groups: 3 });
+    const appender = await WindowFileAppender.create(join(dir, "refuse.partial"), { rowGroupSize: 8 });
+    appender.append(rows.slice(0, 16));
+    const bad = rows
+      .slice(16, 32)
+      .map((r, i) =>
+        i === 9 ? { ...r, commit: { ...r.commit, tokens: [...r.commit.tokens.slice(0, 3), 2 ** 31] } } : r,
+      );
+    expect(() => appender.append(bad)).toThrow(/row 25: commit\.tokens\[3\] is not a valid INT32/);
+    expect(() => appender.append([{ ...rows[16]!, use_drand: 1 as unknown as boolean }])).toThrow(
+      /row 16: use_drand must be BOOLEAN/,
+    );
+    expect(appender.rows).toBe(16);
+    appender.append(rows.slice(32));
+    const path = join(dir, "refuse.parquet");
+    await appender.close(meta(32), path);
+    expect((await readWindowFile(path)).rows).toEqual([...rows.slice(0, 16), ...rows.slice(32)]);
+  });
+
+  it("leaves no file when aborted or when the metadata count is wrong", async () => {
+    const rows = makeWindowRows({ windowStart: 60, groups: 2 });
+    const sub = join(dir, "abandoned");
+    const a = await WindowFileAppender.create(join(sub, "a.partial"), { rowGroupSize: 4 });
+    a.append(rows);
+    await a.flushed();
+    expect(existsSync(a.partialPath)).toBe(true);
+    await a.abort();
+    const b = await WindowFileAppender.create(join(sub, "b.partial"), { rowGroupSize: 4 });
+    b.append(rows);
+    await expect(b.close(meta(31), join(sub, "b.parquet"))).rejects.toThrow(
+      /inference_count 31 does not match 32 rows/,
+    );
+    expect(await readdir(sub)).toEqual([]);
+    expect(() => b.append(rows)).toThrow(/already closed/);
   });
 });

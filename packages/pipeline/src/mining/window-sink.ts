@@ -83,7 +83,11 @@ export class SpoolingWindowSink implements WindowSink {
   }
 
   add(windowStart: number, rows: RolloutRecord[]): void {
-    this.options.writer.append(windowStart, rows);
+    const { codec } = this.options;
+    this.options.writer.append(windowStart, rows, {
+      dir: this.options.uploader.spoolDir,
+      ...(codec ? { codec } : {}),
+    });
   }
 
   discard(windowStart: number): void {
@@ -120,6 +124,13 @@ export class SpoolingWindowSink implements WindowSink {
         durationMs: this.now() - started,
         writeMs: 0,
         error: (err as Error).message,
+      });
+    }
+    if (written.rejectedRows > 0) {
+      this.options.logger?.error("rows refused by the window file writer were left out of the file", {
+        window: windowStart,
+        rows: written.rejectedRows,
+        reason: written.rejectedReason,
       });
     }
     const common = { ...base, rows: written.rows, size: written.size, writeMs: written.writeMs };
@@ -220,7 +231,8 @@ export class SpoolingWindowSink implements WindowSink {
   }
 
   async recoverSpool(): Promise<{ retried: number; uploaded: number; discarded: number }> {
-    const discarded = (await this.options.uploader.discardExpired()).length;
+    const partials = await this.options.writer.removeStalePartials(this.options.uploader.spoolDir);
+    const discarded = (await this.options.uploader.discardExpired()).length + partials;
     const outcomes = await this.options.uploader.retryPending();
     const uploaded = outcomes.filter((o) => o.result).length;
     for (const o of outcomes) {
