@@ -84,14 +84,15 @@ def set_attention(model, impl: str):
 
 def sample_rollouts(model, n: int, vocab: int, eos: int, prompt_range, max_new: int, seed: int):
     """Model-sampled completions (temperature 1, no top-k/top-p) after random-token prompts, 16 at a time
-    with one prompt length per batch; each completion is cut at its EOS or at a random length >= 32."""
+    with one prompt per batch, as a GRPO group shares its prompt (the engine then computes the prompt once);
+    each completion is cut at its EOS or at a random length >= 32."""
     rng = random.Random(seed)
     torch.manual_seed(seed)
     rollouts = []
     while len(rollouts) < n:
         b = min(16, n - len(rollouts))
         plen = rng.randint(*prompt_range)
-        prompts = torch.randint(0, vocab, (b, plen), device="cuda")
+        prompts = torch.randint(0, vocab, (1, plen), device="cuda").repeat(b, 1)
         with torch.no_grad():
             out = model.generate(
                 prompts,

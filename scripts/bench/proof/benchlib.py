@@ -250,7 +250,9 @@ def render_markdown(report: dict) -> str:
             same = d.get("vsSixteen")
             moved = "—" if not same else (f"{100 * same['identicalFraction']:.1f}% identical, sketch max "
                                           f"{same['sketchMax']}")
-            lines.append(f"| {d['shape']} | {d['case']} | {d['rolloutsPerCall']} | {d['rollouts']} | "
+            per_call = str(d["rolloutsPerCall"]) + ("" if d.get("sharedPrompts", True) else
+                                                    ", each rollout's prompt computed")
+            lines.append(f"| {d['shape']} | {d['case']} | {per_call} | {d['rollouts']} | "
                          f"{_fmt_rate(d['rolloutsPerSecond'])} | {_fmt_rate(d['tokensPerSecond'], 0)} | {vs} | "
                          f"{moved} |")
     for shape, profiles in report["breakdowns"].items():
@@ -275,12 +277,13 @@ def render_markdown(report: dict) -> str:
         lines.append("Checks on the first group of each case (random tokens, so the HF comparison is a sanity check; "
                      "the accuracy gate is scripts/engine/device-accuracy.sh):")
         lines.append("")
-        lines.append("| shape | case | profiler changes nothing | pool = in-process | vs HF sketch max | "
-                     "over tolerance | median exp(\\|Δlp\\|)−1 |")
-        lines.append("|---|---|---|---|---|---|---|")
+        lines.append("| shape | case | profiler changes nothing | prompt sharing changes nothing | pool = in-process | "
+                     "vs HF sketch max | over tolerance | median exp(\\|Δlp\\|)−1 |")
+        lines.append("|---|---|---|---|---|---|---|---|")
         for s, case, c in check_rows:
             hf = c.get("vsHf")
-            cells = [s, case, yes[bool(c["profilerUnchanged"])], yes[bool(c["poolMatchesDirect"])]]
+            shared = "—" if "sharingUnchanged" not in c else yes[bool(c["sharingUnchanged"])]
+            cells = [s, case, yes[bool(c["profilerUnchanged"])], shared, yes[bool(c["poolMatchesDirect"])]]
             cells += ([str(hf["sketchMax"]), str(hf["overTolerance"]), f"{hf['medianLogprobDev']:.4f}"] if hf
                       else ["—", "—", "—"])
             lines.append("| " + " | ".join(cells) + " |")

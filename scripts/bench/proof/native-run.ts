@@ -27,6 +27,8 @@ import type { Workload, WorkloadCase } from "./workload.js";
 
 /** Read by the CUDA backend at each prove(): set around one call here, never for the pool's worker. */
 const PROFILE_VAR = "GRAIL_ENGINE_PROFILE";
+/** "0" makes the CUDA backend compute every rollout's prompt itself instead of once per group. */
+const SHARE_VAR = "GRAIL_ENGINE_SHARE_PROMPTS";
 
 export interface NativeRunOptions {
   shape: string;
@@ -75,6 +77,8 @@ export interface NativeCaseProfile {
 export interface NativeCaseCheck {
   /** Proofs with the profiler on are bit-identical to proofs with it off. */
   profilerUnchanged: boolean;
+  /** Proofs with each group's prompt computed once are bit-identical to proofs computing it per rollout. */
+  sharingUnchanged: boolean;
   /** The pool's proofs of the group are bit-identical to this process's. */
   poolMatchesDirect: boolean;
   /** Validator figures of this engine against HF on the group (random tokens: a sanity check only). */
@@ -84,6 +88,8 @@ export interface NativeCaseCheck {
 export interface DirectTiming {
   case: string;
   rolloutsPerCall: number;
+  /** Whether a group's prompt was computed once (the engine's default) or once per rollout. */
+  sharedPrompts: boolean;
   rollouts: number;
   tokens: number;
   seconds: number;
@@ -221,33 +227,50 @@ export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
     const tokens = tokensOf(rollouts);
     const firstGroup = standard.groups[0]!;
     const alone = await model.prove(firstGroup, workload.randomness);
-    for (const size of o.directBatchSizes) {
-      await model.prove(rollouts.slice(0, size), workload.randomness); // warm-up at this size
-      let first: RolloutProof[] = [];
-      const t0 = performance.now();
-      for (let i = 0; i < rollouts.length; i += size) {
-        const proofs = await model.prove(rollouts.slice(i, i + size), workload.randomness);
-        if (i === 0) first = proofs.slice(0, firstGroup.length);
+    const runs = [
+      ...o.directBatchSizes.map((size) => ({ size, sharedPrompts: true })),
+      { size: o.directBatchSizes[0] ?? 16, sharedPrompts: false },
+    ];
+    for (const { size, sharedPrompts } of runs) {
+      if (!sharedPrompts) process.env[SHARE_VAR] = "0";
+      try {
+        await model.prove(rollouts.slice(0, size), workload.randomness); // warm-up at this size
+        let first: RolloutProof[] = [];
+        const t0 = performance.now();
+        for (let i = 0; i < rollouts.length; i += size) {
+          const proofs = await model.prove(rollouts.slice(i, i + size), workload.randomness);
+          if (i === 0) first = proofs.slice(0, firstGroup.length);
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        direct.push({
+          case: standard.name,
+          rolloutsPerCall: size,
+          sharedPrompts,
+          rollouts: rollouts.length,
+          tokens,
+          seconds,
+          rolloutsPerSecond: rollouts.length / seconds,
+          tokensPerSecond: tokens / seconds,
+          vsSixteen: first.length === firstGroup.length ? compareProofs(firstGroup, alone, first) : null,
+        });
+        o.log(
+          `native ${o.shape} ${standard.name} in-process, ${size} rollouts a call` +
+            `${sharedPrompts ? "" : ", prompts computed per rollout"}: ${(rollouts.length / seconds).toFixed(1)} rollouts/s`,
+        );
+      } finally {
+        delete process.env[SHARE_VAR];
       }
-      const seconds = (performance.now() - t0) / 1000;
-      direct.push({
-        case: standard.name,
-        rolloutsPerCall: size,
-        rollouts: rollouts.length,
-        tokens,
-        seconds,
-        rolloutsPerSecond: rollouts.length / seconds,
-        tokensPerSecond: tokens / seconds,
-        vsSixteen: first.length === firstGroup.length ? compareProofs(firstGroup, alone, first) : null,
-      });
-      o.log(
-        `native ${o.shape} ${standard.name} in-process, ${size} rollouts a call: ` +
-          `${(rollouts.length / seconds).toFixed(1)} rollouts/s`,
-      );
     }
     for (const c of workload.cases) {
       const batch = c.groups[0]!;
       const plain = await model.prove(batch, workload.randomness);
+      process.env[SHARE_VAR] = "0";
+      let unshared: RolloutProof[];
+      try {
+        unshared = await model.prove(batch, workload.randomness);
+      } finally {
+        delete process.env[SHARE_VAR];
+      }
       process.env[PROFILE_VAR] = "1";
       let profiled: RolloutProof[];
       let profile: EngineProfile | null;
@@ -270,6 +293,7 @@ export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
       const hf = hfCheck?.cases[c.name]?.find((g) => g.group === 0);
       checks[c.name] = {
         profilerUnchanged: sameProofs(plain, profiled),
+        sharingUnchanged: sameProofs(plain, unshared),
         poolMatchesDirect: sameProofs(
           plain,
           firstGroups

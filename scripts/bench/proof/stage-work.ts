@@ -1,6 +1,7 @@
 // What each profiled stage of one prove() must at least compute and move, so a stage time becomes a
 // rate (TFLOP/s for GEMMs and attention, GB/s for the memory-bound kernels) to hold against the measured
-// ceilings. FLOPs follow benchlib.py's rollout_flops (the test checks that they agree).
+// ceilings. Without prompt sharing the FLOPs are benchlib.py's rollout_flops (the test checks that they
+// agree); with it (the engine's default) they are what the engine computes: each distinct prompt once.
 import type { EngineProfile, ProfileStageName } from "../../../packages/engine-native/src/index.js";
 
 /** Model dimensions as workload.json carries them (benchlib.ModelDims.to_json). */
@@ -37,23 +38,58 @@ export interface BreakdownRow {
   gbps: number | null;
 }
 
-/** Minimum FLOPs and device bytes of every stage for one batch (bf16 activations, 2 bytes a value). */
-export function stageWork(d: ModelDims, batch: readonly BatchRollout[]): Record<ProfileStageName, StageWork> {
+/**
+ * The rows a forward pass computes for a batch and the causal (query, key) pairs its attention scores:
+ * with sharedPrompts, rollouts with equal prompts compute that prompt once (the CUDA backend's layout).
+ */
+export function computedLayout(
+  batch: readonly BatchRollout[],
+  sharedPrompts = true,
+): { rows: number; pairs: number; completionRows: number } {
+  const seen = new Set<string>();
+  let rows = 0;
+  let pairs = 0;
+  let completionRows = 0;
+  const span = (from: number, to: number) => (to * (to + 1) - from * (from + 1)) / 2; // Σ (p+1), p in [from, to)
+  for (const r of batch) {
+    const n = r.tokens.length;
+    let from = 0;
+    if (sharedPrompts && r.promptLen > 0) {
+      const P = Math.min(r.promptLen, n);
+      const key = `${P}:${Array.prototype.slice.call(r.tokens, 0, P).join(",")}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        rows += P;
+        pairs += span(0, P);
+      }
+      from = P;
+    }
+    rows += n - from;
+    pairs += span(from, n);
+    completionRows += n - r.promptLen;
+  }
+  return { rows, pairs, completionRows };
+}
+
+/**
+ * Minimum FLOPs and device bytes of every stage for one batch (bf16 activations, 2 bytes a value), for
+ * the rows the engine computes (sharedPrompts, the default) or for every rollout computed whole.
+ */
+export function stageWork(
+  d: ModelDims,
+  batch: readonly BatchRollout[],
+  { sharedPrompts = true }: { sharedPrompts?: boolean } = {},
+): Record<ProfileStageName, StageWork> {
   const H = d.hidden;
   const I = d.intermediate;
   const L = d.layers;
   const qd = d.heads * d.headDim;
   const kvd = d.kvHeads * d.headDim;
   const qkvd = qd + 2 * kvd;
-  let T = 0;
-  let rows = 0;
-  let causal = 0; // Σ n(n+1) over sequences
-  for (const r of batch) {
-    const n = r.tokens.length;
-    T += n;
-    rows += n - r.promptLen;
-    causal += n * (n + 1);
-  }
+  const layout = computedLayout(batch, sharedPrompts);
+  const T = layout.rows;
+  const rows = layout.completionRows;
+  const causal = 2 * layout.pairs; // Σ n(n+1) over sequences computed whole
   const n = batch.length;
   const gemm = (m: number, k: number, nOut: number): StageWork => ({
     flops: 2 * m * k * nOut * L,

@@ -1,4 +1,10 @@
-// Causal GQA attention over variable-length packed sequences.
+// Causal GQA attention over variable-length packed sequences, a shared prompt computed once per group.
+//
+// The queries come in segments (AttnSegment, kernels.cuh): a prompt computed once, or a completion whose
+// first positions are that prompt's rows. Key position j of a segment is packed row prefixStart + j below
+// prefixLen and its own row qStart + (j − prefixLen) from there on, so a completion attends to exactly the
+// keys, in exactly the 128-key blocks, that it would see as one unshared sequence: results are the same
+// bits either way.
 //
 // Two kernels compute the same thing with the same rounding points as the reference's fused SDPA kernel and
 // the CPU backend: fp32 scores q·k·scale, softmax online over blocks of 128 keys (the running max is updated
@@ -95,15 +101,24 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 
-// Copies `rows` rows of HD bf16 starting at packed row `first` (row stride ld) into shared memory; rows at
-// or past `len` are zero-filled.
+// The packed row of key position j of a segment.
+__device__ __forceinline__ int kv_row(const AttnSegment& sg, int j) {
+  return j < sg.prefixLen ? sg.prefixStart + j : sg.qStart + (j - sg.prefixLen);
+}
+
+// Copies the head slice (HD bf16 at column `col`) of `rows` rows into shared memory: the segment's queries
+// from index `first` (keys = false) or its keys from position `first` (keys = true). Rows past the segment
+// are zero-filled.
 template <int HD>
-__device__ __forceinline__ void fa_load_rows(bf16* dst, const bf16* base, int64_t ld, int first, int rows, int len) {
+__device__ __forceinline__ void fa_load_rows(bf16* dst, const bf16* qkv, int64_t ld, int64_t col,
+                                             const AttnSegment& sg, bool keys, int first, int rows) {
   constexpr int kChunks = HD / 8;  // 16-byte chunks a row
+  const int end = keys ? sg.prefixLen + sg.qLen : sg.qLen;
   for (int c = threadIdx.x; c < rows * kChunks; c += kFaWarps * 32) {
     const int r = c / kChunks, cc = c % kChunks;
-    const bool valid = first + r < len;
-    cp_async16(dst + r * FaLayout<HD>::kStride + cc * 8, base + (valid ? first + r : 0) * ld + cc * 8, valid);
+    const bool valid = first + r < end;
+    const int row = !valid ? 0 : (keys ? kv_row(sg, first + r) : sg.qStart + first + r);
+    cp_async16(dst + r * FaLayout<HD>::kStride + cc * 8, qkv + row * ld + col + cc * 8, valid);
   }
 }
 
@@ -113,7 +128,7 @@ __device__ __forceinline__ void fa_load_rows(bf16* dst, const bf16* base, int64_
 // exactly the probabilities P needed for P·V over those keys: no shuffle between the two products.
 template <int HD>
 __global__ void __launch_bounds__(kFaWarps * 32, 1)
-    flash_attention_kernel(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nq, int group,
+    flash_attention_kernel(const bf16* qkv, int ldQkv, const AttnSegment* segs, int nq, int group,
                            float scaleLog2, bf16* out, int ldOut) {
   constexpr int S = FaLayout<HD>::kStride;
   constexpr int kDimTiles = HD / 8;     // n8 tiles of the output
@@ -123,29 +138,30 @@ __global__ void __launch_bounds__(kFaWarps * 32, 1)
   bf16* kS = qS + kFaQueries * S;                // [kFaKeys][S]
   bf16* vS = kS + kFaKeys * S;                   // [kFaKeys][S]
 
-  const int seq = blockIdx.z, head = blockIdx.y;
-  const int start = cuSeqlens[seq];
-  const int len = cuSeqlens[seq + 1] - start;
-  // The x index runs backwards: tiles near the end of the longest sequences, the most work, start first.
-  const int q0 = (gridDim.x - 1 - blockIdx.x) * kFaQueries;
-  if (q0 >= len) return;
+  const AttnSegment sg = segs[blockIdx.z];
+  const int head = blockIdx.y;
+  // The x index runs backwards: tiles near the end of the longest segments, the most work, start first.
+  const int q0 = (gridDim.x - 1 - blockIdx.x) * kFaQueries;  // query index inside the segment
+  if (q0 >= sg.qLen) return;
+  const int len = sg.prefixLen + sg.qLen;  // key positions 0..len-1
+  const int p0 = sg.prefixLen + q0;        // position of the block's first query
 
   const int64_t ld = ldQkv;
   const int kvHead = head / group;
-  const bf16* qBase = qkv + start * ld + static_cast<int64_t>(head) * HD;
-  const bf16* kBase = qkv + start * ld + static_cast<int64_t>(nq) * HD + static_cast<int64_t>(kvHead) * HD;
-  const bf16* vBase = kBase + static_cast<int64_t>(nq / group) * HD;
+  const int64_t qCol = static_cast<int64_t>(head) * HD;
+  const int64_t kCol = static_cast<int64_t>(nq) * HD + static_cast<int64_t>(kvHead) * HD;
+  const int64_t vCol = kCol + static_cast<int64_t>(nq / group) * HD;
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = lane >> 2, t = lane & 3;
   const int mi = lane >> 3, mr = lane & 7;  // which 8×8 matrix of an ldmatrix.x4 this lane addresses, and its row
-  const int rowLo = q0 + warp * 16 + g;      // query of c0/c1; c2/c3 hold rowLo + 8
+  const int rowLo = p0 + warp * 16 + g;      // position of the query of c0/c1; c2/c3 hold rowLo + 8
   // Keys past this one are masked for every query of the warp: their 16-key chunks are skipped.
-  const int lastKey = min(q0 + warp * 16 + 15, len - 1);
-  const int firstQ = q0 + warp * 16;
+  const int lastKey = min(p0 + warp * 16 + 15, len - 1);
+  const int firstQ = p0 + warp * 16;
 
-  fa_load_rows<HD>(qS, qBase, ld, q0, kFaQueries, len);
-  fa_load_rows<HD>(kS, kBase, ld, 0, kFaKeys, len);
+  fa_load_rows<HD>(qS, qkv, ld, qCol, sg, false, q0, kFaQueries);
+  fa_load_rows<HD>(kS, qkv, ld, kCol, sg, true, 0, kFaKeys);
   cp_async_commit();
 
   // Running max of the raw scores q·k (unscaled) and running denominator, for rows g and g+8.
@@ -154,12 +170,12 @@ __global__ void __launch_bounds__(kFaWarps * 32, 1)
 #pragma unroll
   for (int n = 0; n < kDimTiles; ++n) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 
-  const int lastQ = min(len, q0 + kFaQueries) - 1;
+  const int lastQ = min(len, p0 + kFaQueries) - 1;
   const int nTiles = lastQ / kFaKeys + 1;
   for (int tile = 0; tile < nTiles; ++tile) {
     const int k0 = tile * kFaKeys;
     __syncthreads();  // every warp is done with the previous tile's V
-    fa_load_rows<HD>(vS, vBase, ld, k0, kFaKeys, len);
+    fa_load_rows<HD>(vS, qkv, ld, vCol, sg, true, k0, kFaKeys);
     cp_async_commit();
     cp_async_wait<1>();  // this tile's K (and, first time round, Q) has landed
     __syncthreads();
@@ -236,7 +252,7 @@ __global__ void __launch_bounds__(kFaWarps * 32, 1)
 
     cp_async_wait<0>();  // this tile's V has landed
     __syncthreads();     // ...for every warp, and every warp is done reading this tile's K
-    if (tile + 1 < nTiles) fa_load_rows<HD>(kS, kBase, ld, k0 + kFaKeys, kFaKeys, len);
+    if (tile + 1 < nTiles) fa_load_rows<HD>(kS, qkv, ld, kCol, sg, true, k0 + kFaKeys, kFaKeys);
     cp_async_commit();  // possibly empty: keeps the wait counts above uniform
 
     // O += bf16(P)·V
@@ -259,9 +275,9 @@ __global__ void __launch_bounds__(kFaWarps * 32, 1)
 
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
-    const int q = rowLo + r * 8;
-    if (q >= len) continue;
-    uint32_t* o = reinterpret_cast<uint32_t*>(out + (start + q) * static_cast<int64_t>(ldOut) +
+    const int qi = rowLo + r * 8 - sg.prefixLen;
+    if (qi >= sg.qLen) continue;
+    uint32_t* o = reinterpret_cast<uint32_t*>(out + static_cast<int64_t>(sg.qStart + qi) * ldOut +
                                               static_cast<int64_t>(head) * HD + 2 * t);
 #pragma unroll
     for (int n = 0; n < kDimTiles; ++n) o[n * 4] = pack_bf16(acc[n][2 * r] / l[r], acc[n][2 * r + 1] / l[r]);
@@ -269,16 +285,16 @@ __global__ void __launch_bounds__(kFaWarps * 32, 1)
 }
 
 template <int HD>
-void launch_flash(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nseq, int maxLen, int nq, int nk,
+void launch_flash(const bf16* qkv, int ldQkv, const AttnSegment* segs, int nseg, int maxQLen, int nq, int nk,
                   float scale, bf16* out, int ldOut, cudaStream_t s) {
   constexpr size_t smem = FaLayout<HD>::kSmemBytes;
   if (smem > 48 * 1024) {
     CUDA_CHECK(cudaFuncSetAttribute(flash_attention_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(smem)));
   }
-  const dim3 grid((maxLen + kFaQueries - 1) / kFaQueries, nq, nseq);
+  const dim3 grid((maxQLen + kFaQueries - 1) / kFaQueries, nq, nseg);
   const float scaleLog2 = scale * 1.4426950408889634f;  // scale · log2(e)
-  flash_attention_kernel<HD><<<grid, kFaWarps * 32, smem, s>>>(qkv, ldQkv, cuSeqlens, nq, nq / nk, scaleLog2, out,
+  flash_attention_kernel<HD><<<grid, kFaWarps * 32, smem, s>>>(qkv, ldQkv, segs, nq, nq / nk, scaleLog2, out,
                                                                ldOut);
   CUDA_CHECK_LAUNCH();
 }
@@ -305,7 +321,7 @@ __device__ __forceinline__ float warp_max(float v) {
 
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32)
-    simt_attention_kernel(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nq, int group, float scale,
+    simt_attention_kernel(const bf16* qkv, int ldQkv, const AttnSegment* segs, int nq, int group, float scale,
                           bf16* out, int ldOut) {
   constexpr int kAcc = HD / 32;
   constexpr int kStride = HD + 2;  // padded K row, in bf16
@@ -314,11 +330,12 @@ __global__ void __launch_bounds__(kWarps * 32)
   bf16* kS = reinterpret_cast<bf16*>(qS + kQTile * HD);  // [kKTile][kStride]
   bf16* vS = kS + kKTile * kStride;                      // [kKTile][HD]
 
-  const int seq = blockIdx.z, head = blockIdx.y;
-  const int64_t start = cuSeqlens[seq];
-  const int len = cuSeqlens[seq + 1] - cuSeqlens[seq];
-  const int q0 = blockIdx.x * kQTile;
-  if (q0 >= len) return;
+  const AttnSegment sg = segs[blockIdx.z];
+  const int head = blockIdx.y;
+  const int qi0 = blockIdx.x * kQTile;  // query index inside the segment
+  if (qi0 >= sg.qLen) return;
+  const int len = sg.prefixLen + sg.qLen;
+  const int q0 = sg.prefixLen + qi0;  // position of the block's first query
   const int kvHead = head / group;
   const int qd = nq * HD;
   const int kvd = (nq / group) * HD;
@@ -327,7 +344,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int e = threadIdx.x; e < kQTile * HD; e += blockDim.x) {
     const int qi = e / HD, d = e % HD;
     const int q = q0 + qi;
-    qS[e] = q < len ? bf(qkv[(start + q) * ldQkv + static_cast<int64_t>(head) * HD + d]) : 0.f;
+    qS[e] = q < len ? bf(qkv[static_cast<int64_t>(sg.qStart + qi0 + qi) * ldQkv + static_cast<int64_t>(head) * HD + d])
+                    : 0.f;
   }
 
   float m[kQPerWarp], l[kQPerWarp], acc[kQPerWarp][kAcc];
@@ -347,7 +365,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       const int key = k0 + j;
       bf16 kv = __float2bfloat16(0.f), vv = __float2bfloat16(0.f);
       if (key < len) {
-        const bf16* row = qkv + (start + key) * ldQkv;
+        const bf16* row = qkv + static_cast<int64_t>(kv_row(sg, key)) * ldQkv;
         kv = row[qd + static_cast<int64_t>(kvHead) * HD + d];
         vv = row[qd + kvd + static_cast<int64_t>(kvHead) * HD + d];
       }
@@ -407,22 +425,22 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int r = 0; r < kQPerWarp; ++r) {
     const int q = q0 + warp * kQPerWarp + r;
     if (q >= len) continue;
-    bf16* o = out + (start + q) * ldOut + static_cast<int64_t>(head) * HD;
+    bf16* o = out + static_cast<int64_t>(sg.qStart + (q - sg.prefixLen)) * ldOut + static_cast<int64_t>(head) * HD;
 #pragma unroll
     for (int a = 0; a < kAcc; ++a) o[lane + 32 * a] = __float2bfloat16_rn(acc[r][a] / l[r]);
   }
 }
 
 template <int HD>
-void launch_simt(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nseq, int maxLen, int nq, int nk,
+void launch_simt(const bf16* qkv, int ldQkv, const AttnSegment* segs, int nseg, int maxQLen, int nq, int nk,
                  float scale, bf16* out, int ldOut, cudaStream_t s) {
   const size_t smem = sizeof(float) * kQTile * HD + sizeof(bf16) * kKTile * (HD + 2) + sizeof(bf16) * kKTile * HD;
   if (smem > 48 * 1024) {
     CUDA_CHECK(cudaFuncSetAttribute(simt_attention_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(smem)));
   }
-  const dim3 grid((maxLen + kQTile - 1) / kQTile, nq, nseq);
-  simt_attention_kernel<HD><<<grid, kWarps * 32, smem, s>>>(qkv, ldQkv, cuSeqlens, nq, nq / nk, scale, out, ldOut);
+  const dim3 grid((maxQLen + kQTile - 1) / kQTile, nq, nseg);
+  simt_attention_kernel<HD><<<grid, kWarps * 32, smem, s>>>(qkv, ldQkv, segs, nq, nq / nk, scale, out, ldOut);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -441,17 +459,17 @@ bool device_has_bf16_mma() {
 
 bool attention_supports(int hd) { return hd == 32 || hd == 64 || hd == 96 || hd == 128 || hd == 256; }
 
-void attention(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nseq, int maxLen, int nq, int nk, int hd,
+void attention(const bf16* qkv, int ldQkv, const AttnSegment* segs, int nseg, int maxQLen, int nq, int nk, int hd,
                float scale, bf16* out, int ldOut, cudaStream_t s, AttentionKernel kernel) {
-  if (nseq == 0 || maxLen == 0) return;
+  if (nseg == 0 || maxQLen == 0) return;
   const bool tensorCores = kernel == AttentionKernel::TensorCore ||
                            (kernel == AttentionKernel::Auto && hd <= 128 && device_has_bf16_mma());
   if (tensorCores) {
     switch (hd) {
-      case 32: return launch_flash<32>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-      case 64: return launch_flash<64>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-      case 96: return launch_flash<96>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-      case 128: return launch_flash<128>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
+      case 32: return launch_flash<32>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
+      case 64: return launch_flash<64>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
+      case 96: return launch_flash<96>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
+      case 128: return launch_flash<128>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
       default:
         throw EngineException("unsupported_config", "head_dim " + std::to_string(hd) +
                                                         " is not supported by the tensor-core attention kernel "
@@ -459,11 +477,11 @@ void attention(const bf16* qkv, int ldQkv, const int32_t* cuSeqlens, int nseq, i
     }
   }
   switch (hd) {
-    case 32: return launch_simt<32>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    case 64: return launch_simt<64>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    case 96: return launch_simt<96>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    case 128: return launch_simt<128>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
-    case 256: return launch_simt<256>(qkv, ldQkv, cuSeqlens, nseq, maxLen, nq, nk, scale, out, ldOut, s);
+    case 32: return launch_simt<32>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
+    case 64: return launch_simt<64>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
+    case 96: return launch_simt<96>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
+    case 128: return launch_simt<128>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
+    case 256: return launch_simt<256>(qkv, ldQkv, segs, nseg, maxQLen, nq, nk, scale, out, ldOut, s);
     default:
       throw EngineException("unsupported_config", "head_dim " + std::to_string(hd) +
                                                       " is not supported by the CUDA attention kernel (32, 64, 96, "

@@ -1,16 +1,19 @@
 // The CUDA backend: weights in bf16 on one device, all tokens of a batch packed (no padding), cuBLASLt
 // GEMMs over the whole batch, own kernels for the rest; only sketches, logprobs and EOS probabilities
-// (or requested logits) are copied back. With GRAIL_ENGINE_PROFILE=1 each prove() also times its kernel
+// (or requested logits) are copied back. Rollouts of a call that share their prompt (a GRPO group) share
+// its computation: the prompt's rows are computed once and each completion attends to them (ForwardPlan). With GRAIL_ENGINE_PROFILE=1 each prove() also times its kernel
 // families (profiler.h); lastProfile() reads the report.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "../common/cuda_entry.h"
@@ -30,6 +33,84 @@ namespace {
 struct Layer {
   DeviceBuffer<bf16> inputNorm, wqkv, bqkv, wo, qNorm, kNorm, postNorm, wgateUp, wdown;
 };
+
+// The rows a forward pass computes for a batch. Every position of the batch has one computed row, but
+// rollouts whose prompts are equal (same length, same tokens) map their prompt positions to one shared
+// copy: a position's hidden state depends only on the tokens up to it, and the shared rows see the same
+// keys in the same 128-key blocks as unshared ones (attention.cu), so the results are the same bits while
+// a group of 16 computes its prompt once instead of 16 times.
+struct ForwardPlan {
+  std::vector<int32_t> tokens;    // per computed row
+  std::vector<int32_t> pos;       // per computed row: position inside its sequence
+  std::vector<AttnSegment> segs;  // attention segments over the computed rows
+  std::vector<int64_t> rowOf;     // per position of the batch (packed index): its computed row
+  int64_t maxLen = 0;             // longest sequence
+  int maxQLen = 0;                // longest segment
+  int64_t rows() const { return static_cast<int64_t>(tokens.size()); }
+};
+
+// Prompt sharing is on unless GRAIL_ENGINE_SHARE_PROMPTS=0 (read at each call, like the profiler: the
+// same process can prove a batch both ways and compare).
+bool share_prompts_enabled() {
+  const char* v = std::getenv("GRAIL_ENGINE_SHARE_PROMPTS");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
+ForwardPlan plan_forward(const BatchView& batch, bool sharePrompts) {
+  ForwardPlan plan;
+  const size_t n = batch.size();
+  const int64_t T = batch.totalTokens();
+  plan.rowOf.resize(T);
+  plan.tokens.reserve(T);
+  plan.pos.reserve(T);
+  std::unordered_map<uint64_t, std::vector<size_t>> promptsByHash;  // sequences whose prompt rows were laid out
+  std::vector<int64_t> promptRow(n, -1);
+  auto append = [&](int64_t start, int64_t from, int64_t to) {
+    for (int64_t p = from; p < to; ++p) {
+      plan.rowOf[start + p] = plan.rows();
+      plan.tokens.push_back(batch.tokens[start + p]);
+      plan.pos.push_back(static_cast<int32_t>(p));
+    }
+  };
+  for (size_t s = 0; s < n; ++s) {
+    const int64_t start = batch.offsets[s];
+    const int64_t len = batch.offsets[s + 1] - start;
+    plan.maxLen = std::max(plan.maxLen, len);
+    const int64_t prompt = sharePrompts && !batch.promptLens.empty()
+                               ? std::min<int64_t>(std::max<int32_t>(batch.promptLens[s], 0), len)
+                               : 0;
+    if (prompt > 0) {
+      uint64_t h = 1469598103934665603ull ^ static_cast<uint64_t>(prompt);  // FNV-1a over the prompt tokens
+      for (int64_t p = 0; p < prompt; ++p) h = (h ^ static_cast<uint32_t>(batch.tokens[start + p])) * 1099511628211ull;
+      std::vector<size_t>& same = promptsByHash[h];
+      for (size_t c : same) {
+        const int64_t cs = batch.offsets[c];
+        if (batch.promptLens[c] == prompt &&
+            std::memcmp(batch.tokens + cs, batch.tokens + start, static_cast<size_t>(prompt) * sizeof(int32_t)) == 0) {
+          promptRow[s] = promptRow[c];
+          break;
+        }
+      }
+      if (promptRow[s] < 0) {
+        promptRow[s] = plan.rows();
+        plan.segs.push_back({static_cast<int32_t>(plan.rows()), static_cast<int32_t>(prompt),
+                             static_cast<int32_t>(plan.rows()), 0});
+        append(start, 0, prompt);
+        same.push_back(s);
+      } else {
+        for (int64_t p = 0; p < prompt; ++p) plan.rowOf[start + p] = promptRow[s] + p;
+      }
+    }
+    if (len > prompt) {
+      plan.segs.push_back({static_cast<int32_t>(plan.rows()), static_cast<int32_t>(len - prompt),
+                           static_cast<int32_t>(prompt > 0 ? promptRow[s] : plan.rows()),
+                           static_cast<int32_t>(prompt)});
+      append(start, prompt, len);
+    }
+  }
+  for (const AttnSegment& sg : plan.segs) plan.maxQLen = std::max(plan.maxQLen, sg.qLen);
+  return plan;
+}
 
 class CudaBackend final : public Backend {
  public:
@@ -101,21 +182,23 @@ class CudaBackend final : public Backend {
   void prove(const BatchView& batch, const int32_t rvec[16], ProveOutput& out) override {
     CUDA_CHECK(cudaSetDevice(device_));
     prof_.begin(stream_);
-    const int64_t maxLen = forward(batch);
+    forward(batch, share_prompts_enabled());
     const int64_t T = batch.totalTokens();
+    const int64_t R = plan_.rows();
     rvec_.reserve(16);
     {
       StageScope p(prof_, Stage::CopyH2D);
       CUDA_CHECK(cudaMemcpyAsync(rvec_.get(), rvec, 16 * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
     }
-    sVals_.reserve(T);
+    sVals_.reserve(R);
     {
       StageScope p(prof_, Stage::Sketch);
-      sketch(hl_.get(), T, cfg_.hidden, rvec_.get(), sVals_.get(), stream_);
+      sketch(hl_.get(), R, cfg_.hidden, rvec_.get(), sVals_.get(), stream_);
     }
 
     int64_t lpCount = 0;
-    const std::vector<LogitRow> rows = plan_logit_rows(batch, &lpCount);
+    std::vector<LogitRow> rows = plan_logit_rows(batch, &lpCount);
+    for (LogitRow& r : rows) r.position = plan_.rowOf[r.position];
     logprobs_.reserve(std::max<int64_t>(lpCount, 1));
     eosProb_.reserve(std::max<size_t>(batch.size(), 1));
     {
@@ -128,28 +211,30 @@ class CudaBackend final : public Backend {
                    rowLpAt_.get() + r0, rowEos_.get() + r0, cfg_.eosTokenId, logprobs_.get(), eosProb_.get(),
                    stream_);
     });
-    out.sVals.resize(T);
+    rowSVals_.resize(R);
     out.logprobs.resize(lpCount);
     out.eosProb.resize(batch.size());
     {
       StageScope p(prof_, Stage::CopyD2H);
       CUDA_CHECK(
-          cudaMemcpyAsync(out.sVals.data(), sVals_.get(), T * sizeof(uint32_t), cudaMemcpyDeviceToHost, stream_));
+          cudaMemcpyAsync(rowSVals_.data(), sVals_.get(), R * sizeof(uint32_t), cudaMemcpyDeviceToHost, stream_));
       CUDA_CHECK(cudaMemcpyAsync(out.logprobs.data(), logprobs_.get(), lpCount * sizeof(float),
                                  cudaMemcpyDeviceToHost, stream_));
       CUDA_CHECK(cudaMemcpyAsync(out.eosProb.data(), eosProb_.get(), batch.size() * sizeof(double),
                                  cudaMemcpyDeviceToHost, stream_));
     }
     CUDA_CHECK(cudaStreamSynchronize(stream_));
+    out.sVals.resize(T);
+    for (int64_t t = 0; t < T; ++t) out.sVals[t] = rowSVals_[plan_.rowOf[t]];
     for (double& e : out.eosProb) {
       if (cfg_.eosTokenId < 0) e = std::numeric_limits<double>::quiet_NaN();
     }
     if (prof_.active()) {
       ProfileShape shape;
-      shape.tokens = T;
+      shape.tokens = R;
       shape.sequences = static_cast<int64_t>(batch.size());
       shape.logitRows = static_cast<int64_t>(rows.size());
-      shape.maxLen = maxLen;
+      shape.maxLen = plan_.maxLen;
       shape.engineBytes = deviceBytes();
       shape.weightBytes = stats_.weightBytes;
       prof_.finish(shape);
@@ -159,9 +244,9 @@ class CudaBackend final : public Backend {
   void lastLogits(const BatchView& batch, std::vector<float>& out) override {
     CUDA_CHECK(cudaSetDevice(device_));
     prof_.idle();
-    forward(batch);
+    forward(batch, false);
     std::vector<LogitRow> rows;
-    for (size_t s = 0; s < batch.size(); ++s) rows.push_back({batch.offsets[s + 1] - 1, -1, -1, -1});
+    for (size_t s = 0; s < batch.size(); ++s) rows.push_back({plan_.rowOf[batch.offsets[s + 1] - 1], -1, -1, -1});
     const size_t V = cfg_.vocab;
     out.resize(rows.size() * V);
     floatOut_.reserve(rows.size() * V);
@@ -175,7 +260,7 @@ class CudaBackend final : public Backend {
   void hiddenStates(const BatchView& batch, std::vector<float>& out) override {
     CUDA_CHECK(cudaSetDevice(device_));
     prof_.idle();
-    forward(batch);
+    forward(batch, false);  // unshared: computed rows are the batch's positions in order
     const size_t n = static_cast<size_t>(batch.totalTokens()) * cfg_.hidden;
     floatOut_.reserve(n);
     to_float(hl_.get(), floatOut_.get(), static_cast<int64_t>(n), stream_);
@@ -230,22 +315,12 @@ class CudaBackend final : public Backend {
     }
   }
 
-  // Returns the longest sequence of the batch.
-  int64_t forward(const BatchView& batch) {
+  // Lays the batch out (plan_) and runs the decoder over the computed rows: the final-norm hidden states
+  // end in hl_, one row per computed row.
+  void forward(const BatchView& batch, bool sharePrompts) {
     const int H = cfg_.hidden, I = cfg_.intermediate, hd = cfg_.headDim;
     const int qd = cfg_.qDim(), qkvd = cfg_.qkvDim();
-    const int64_t T = batch.totalTokens();
-    const int nseq = static_cast<int>(batch.size());
-    int64_t maxLen = 0;
-    std::vector<int32_t> pos(T), cu(nseq + 1);
-    for (int s = 0; s < nseq; ++s) {
-      const int64_t a = batch.offsets[s], b = batch.offsets[s + 1];
-      maxLen = std::max(maxLen, b - a);
-      cu[s] = static_cast<int32_t>(a);
-      for (int64_t t = a; t < b; ++t) pos[t] = static_cast<int32_t>(t - a);
-    }
-    cu[nseq] = static_cast<int32_t>(T);
-    for (int64_t t = 0; t < T; ++t) {
+    for (int64_t t = 0; t < batch.totalTokens(); ++t) {
       const int32_t tok = batch.tokens[t];
       if (tok < 0 || tok >= cfg_.vocab) {
         throw EngineException("token_out_of_range", "token id " + std::to_string(tok) + " at packed position " +
@@ -253,12 +328,15 @@ class CudaBackend final : public Backend {
                                                         std::to_string(cfg_.vocab));
       }
     }
+    plan_ = plan_forward(batch, sharePrompts);
+    const int64_t T = plan_.rows();
+    const int nseg = static_cast<int>(plan_.segs.size());
     tokens_.reserve(T);
     pos_.reserve(T);
-    cuSeqlens_.reserve(nseq + 1);
+    segs_.reserve(nseg);
     {
       StageScope p(prof_, Stage::CopyH2D);
-      if (rope_.ensure(maxLen) || cosT_.size() != rope_.cosBits().size()) {
+      if (rope_.ensure(plan_.maxLen) || cosT_.size() != rope_.cosBits().size()) {
         cosT_.resize_exact(rope_.cosBits().size());
         sinT_.resize_exact(rope_.sinBits().size());
         CUDA_CHECK(
@@ -266,9 +344,10 @@ class CudaBackend final : public Backend {
         CUDA_CHECK(
             cudaMemcpy(sinT_.get(), rope_.sinBits().data(), rope_.sinBits().size() * 2, cudaMemcpyHostToDevice));
       }
-      CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), batch.tokens, T * 4, cudaMemcpyHostToDevice, stream_));
-      CUDA_CHECK(cudaMemcpyAsync(pos_.get(), pos.data(), T * 4, cudaMemcpyHostToDevice, stream_));
-      CUDA_CHECK(cudaMemcpyAsync(cuSeqlens_.get(), cu.data(), (nseq + 1) * 4, cudaMemcpyHostToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(tokens_.get(), plan_.tokens.data(), T * 4, cudaMemcpyHostToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(pos_.get(), plan_.pos.data(), T * 4, cudaMemcpyHostToDevice, stream_));
+      CUDA_CHECK(cudaMemcpyAsync(segs_.get(), plan_.segs.data(), nseg * sizeof(AttnSegment), cudaMemcpyHostToDevice,
+                                 stream_));
     }
     h_.reserve(T * H);
     x_.reserve(T * H);
@@ -302,8 +381,8 @@ class CudaBackend final : public Backend {
       }
       {
         StageScope p(prof_, Stage::Attention);
-        attention(qkv_.get(), qkvd, cuSeqlens_.get(), nseq, static_cast<int>(maxLen), cfg_.heads, cfg_.kvHeads, hd,
-                  scale, attn_.get(), qd, stream_);
+        attention(qkv_.get(), qkvd, segs_.get(), nseg, plan_.maxQLen, cfg_.heads, cfg_.kvHeads, hd, scale,
+                  attn_.get(), qd, stream_);
       }
       {
         StageScope p(prof_, Stage::GemmO);
@@ -334,7 +413,6 @@ class CudaBackend final : public Backend {
                     last ? hl_.get() : x_.get(), H, T, H, eps, stream_);
       }
     }
-    return maxLen;
   }
 
   // Device memory this backend holds: weights, activations and row plans (capacities), and the GEMM
@@ -351,7 +429,7 @@ class CudaBackend final : public Backend {
         b += buf->bytes();
       }
     }
-    b += tokens_.bytes() + pos_.bytes() + cuSeqlens_.bytes() + rvec_.bytes() + rowTargets_.bytes() +
+    b += tokens_.bytes() + pos_.bytes() + segs_.bytes() + rvec_.bytes() + rowTargets_.bytes() +
          rowEos_.bytes() + rowPos_.bytes() + rowLpAt_.bytes() + sVals_.bytes() + logprobs_.bytes() +
          floatOut_.bytes() + eosProb_.bytes();
     return b;
@@ -366,7 +444,10 @@ class CudaBackend final : public Backend {
   bool tied_ = false;
   DeviceBuffer<bf16> embed_, finalNorm_, lmHead_, cosT_, sinT_;
   std::vector<Layer> layers_;
-  DeviceBuffer<int32_t> tokens_, pos_, cuSeqlens_, rvec_, rowTargets_, rowEos_;
+  DeviceBuffer<int32_t> tokens_, pos_, rvec_, rowTargets_, rowEos_;
+  DeviceBuffer<AttnSegment> segs_;
+  ForwardPlan plan_;                // the layout of the last forward pass
+  std::vector<uint32_t> rowSVals_;  // sketch values per computed row, before expansion to positions
   DeviceBuffer<int64_t> rowPos_, rowLpAt_;
   DeviceBuffer<bf16> h_, x_, qkv_, attn_, tmp_, gu_, mlp_, hl_, gathered_, logits_;
   DeviceBuffer<uint32_t> sVals_;

@@ -151,39 +151,65 @@ void test_rope(bool qkNorm, int hd) {
   report(name, down_bf16(d, T * ld), want, 0.999, 1.0);
 }
 
-// Sequences of 1 to 1000 tokens (1, 5 and 8 softmax blocks, tile edges on and off 64/128 boundaries).
+// Sequences of 1 to 1000 tokens computed whole (1, 5 and 8 softmax blocks, tile edges on and off 64/128
+// boundaries), and two groups whose prompt (150 tokens: across a block edge; 128: on it) is computed once
+// and attended to by each completion. The reference computes every logical sequence whole.
 void test_attention(int hd, AttentionKernel kernel) {
-  const std::vector<int32_t> lens = {1, 77, 300, 33, 1000, 129, 640};
   const int nq = 6, nk = 2, group = nq / nk, qd = nq * hd, ld = (nq + 2 * nk) * hd;
-  int maxLen = 0;
-  for (int l : lens) maxLen = std::max(maxLen, l);
-  std::vector<int32_t> cu = {0};
-  for (int l : lens) cu.push_back(cu.back() + l);
-  const int T = cu.back();
+  std::vector<AttnSegment> segs;
+  std::vector<std::vector<int>> seqRows;  // packed row of each position of each logical sequence
+  int R = 0;
+  auto rowsOf = [](int from, int n) {
+    std::vector<int> r(n);
+    for (int i = 0; i < n; ++i) r[i] = from + i;
+    return r;
+  };
+  for (int l : {1, 77, 300, 33, 1000, 129, 640}) {
+    segs.push_back({R, l, R, 0});
+    seqRows.push_back(rowsOf(R, l));
+    R += l;
+  }
+  const std::vector<std::pair<int, std::vector<int>>> groups = {{150, {1, 200, 500}}, {128, {5, 300}}};
+  for (const auto& [P, completions] : groups) {
+    const int promptStart = R;
+    segs.push_back({R, P, R, 0});
+    R += P;
+    for (int c : completions) {
+      segs.push_back({R, c, promptStart, P});
+      std::vector<int> rows = rowsOf(promptStart, P);
+      for (int i = 0; i < c; ++i) rows.push_back(R + i);
+      seqRows.push_back(rows);
+      R += c;
+    }
+  }
+  int maxQLen = 0;
+  for (const auto& sg : segs) maxQLen = std::max(maxQLen, sg.qLen);
+  const int T = R;
   auto qkv = random_bf16(T * ld, 1.5f);
   DeviceBuffer<bf16> d, o;
-  DeviceBuffer<int32_t> dcu;
+  DeviceBuffer<AttnSegment> dsegs;
   upb(d, qkv);
-  up(dcu, cu);
+  up(dsegs, segs);
   o.reserve(T * qd);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  attention(d.get(), ld, dcu.get(), static_cast<int>(lens.size()), maxLen, nq, nk, hd, scale, o.get(), qd, nullptr,
+  attention(d.get(), ld, dsegs.get(), static_cast<int>(segs.size()), maxQLen, nq, nk, hd, scale, o.get(), qd, nullptr,
             kernel);
   auto f = to_f(qkv);
   std::vector<float> want(T * qd);
-  for (size_t s = 0; s < lens.size(); ++s) {
+  for (const std::vector<int>& rows : seqRows) {
+    const int len = static_cast<int>(rows.size());
     for (int h = 0; h < nq; ++h) {
       const int kvh = h / group;
-      for (int i = 0; i < lens[s]; ++i) {
-        const float* q = &f[(cu[s] + i) * ld + h * hd];
+      for (int i = 0; i < len; ++i) {
+        const float* q = &f[rows[i] * ld + h * hd];
         std::vector<float> p(i + 1);
         for (int j = 0; j <= i; ++j) {
-          const float* k = &f[(cu[s] + j) * ld + qd + kvh * hd];
+          const float* k = &f[rows[j] * ld + qd + kvh * hd];
           double dd = 0;
           for (int e = 0; e < hd; ++e) dd += static_cast<double>(q[e]) * k[e];
           p[j] = static_cast<float>(dd) * scale;
         }
-        // online over 128-key blocks, as the kernel and the CPU backend compute it
+        // online over 128-key blocks of positions, as the kernels and the CPU backend compute it
         float sum = 0, mr = -INFINITY;
         std::vector<double> acc(hd, 0.0);
         for (int j0 = 0; j0 <= i; j0 += 128) {
@@ -196,12 +222,12 @@ void test_attention(int hd, AttentionKernel kernel) {
           for (int j = j0; j < j1; ++j) {
             const float e = std::exp(p[j] - mt);
             sum += e;
-            const float* v = &f[(cu[s] + j) * ld + qd + nk * hd + kvh * hd];
+            const float* v = &f[rows[j] * ld + qd + nk * hd + kvh * hd];
             for (int e2 = 0; e2 < hd; ++e2) acc[e2] += static_cast<double>(round_bf16(e)) * v[e2];
           }
           mr = mt;
         }
-        for (int e2 = 0; e2 < hd; ++e2) want[(cu[s] + i) * qd + h * hd + e2] = round_bf16(static_cast<float>(acc[e2] / sum));
+        for (int e2 = 0; e2 < hd; ++e2) want[rows[i] * qd + h * hd + e2] = round_bf16(static_cast<float>(acc[e2] / sum));
       }
     }
   }

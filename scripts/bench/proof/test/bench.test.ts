@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { type EngineProfile, PROFILE_STAGES } from "../../../../packages/engine-native/src/index.js";
 import { parseComputeApps } from "../gpu-memory.js";
 import type { NativeResult } from "../native-run.js";
-import { breakdown, type ModelDims, stageWork } from "../stage-work.js";
+import { breakdown, computedLayout, type ModelDims, stageWork } from "../stage-work.js";
 import { readWorkload, WorkloadError } from "../workload.js";
 
 const benchDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -63,13 +63,34 @@ describe.skipIf(!hasPython)("the benchmark's Python side", () => {
     ].join("\n");
     const r = py(["-c", code]);
     expect(r.status).toBe(0);
-    const work = stageWork(QWEN7B, batch);
+    const work = stageWork(QWEN7B, batch, { sharedPrompts: false });
     const counted = Object.values(work).reduce((a, w) => a + w.flops, 0);
     expect(counted).toBe(Number(r.stdout.trim()));
   });
 });
 
 describe("per-stage rates", () => {
+  it("counts a prompt shared by rollouts once, as the engine computes it", () => {
+    // Both rollouts start with tokens 0..199: one prompt computed once, then 500 and 133 completion rows.
+    expect(computedLayout(batch)).toEqual({
+      rows: 200 + 500 + 133,
+      pairs: (200 * 201) / 2 + (700 * 701 - 200 * 201) / 2 + (333 * 334 - 200 * 201) / 2,
+      completionRows: 633,
+    });
+    expect(computedLayout(batch, false)).toEqual({
+      rows: 1033,
+      pairs: (700 * 701) / 2 + (333 * 334) / 2,
+      completionRows: 633,
+    });
+    const shared = stageWork(QWEN7B, batch);
+    const whole = stageWork(QWEN7B, batch, { sharedPrompts: false });
+    expect(shared.gemm_down.flops / whole.gemm_down.flops).toBeCloseTo(833 / 1033, 12);
+    expect(shared.gemm_lm_head.flops).toBe(whole.gemm_lm_head.flops);
+    // A different prompt is not shared.
+    const other = [batch[0]!, { tokens: batch[1]!.tokens.map((t) => t + 1), promptLen: 200 }];
+    expect(computedLayout(other).rows).toBe(1033);
+  });
+
   it("turns a profile into rates, largest stage first, with the span no stage covers", () => {
     const stages = PROFILE_STAGES.map((name) => ({ name, ms: name === "gemm_gate_up" ? 40 : 1, calls: 28 }));
     const profile: EngineProfile = {
@@ -86,14 +107,14 @@ describe("per-stage rates", () => {
     const rows = breakdown(profile, QWEN7B, batch);
     expect(rows[0]!.name).toBe("gemm_gate_up");
     expect(rows[0]!.percent).toBeCloseTo((100 * 40) / 60, 9);
-    // 2·T·H·2I·L over 40 ms
-    expect(rows[0]!.tflops).toBeCloseTo((2 * 1033 * 3584 * 2 * 18944 * 28) / 0.04 / 1e12, 6);
+    // 2·T·H·2I·L over 40 ms, T = the 833 rows computed (the two rollouts share their prompt)
+    expect(rows[0]!.tflops).toBeCloseTo((2 * 833 * 3584 * 2 * 18944 * 28) / 0.04 / 1e12, 6);
     const gap = rows.find((r) => r.name === "unattributed")!;
     expect(gap.ms).toBe(5);
     expect(gap.tflops).toBeNull();
     const norm = rows.find((r) => r.name === "rmsnorm")!;
     expect(norm.tflops).toBeNull();
-    expect(norm.gbps).toBeCloseTo((4 * 1033 * 3584) / 0.001 / 1e9, 6);
+    expect(norm.gbps).toBeCloseTo((4 * 833 * 3584) / 0.001 / 1e9, 6);
     expect(stageWork(QWEN7B, batch).gemm_lm_head.flops).toBe(2 * 633 * 3584 * 152064);
   });
 
@@ -176,17 +197,23 @@ describe.skipIf(!hasPython)("bench.ts native --tiny on the CPU backend", () => {
     }
     // The CPU backend has no profiler; the checks still ran on its proofs.
     expect(result.profiles).toEqual({ standard: null, long: null });
-    expect(result.checks.standard).toEqual({ profilerUnchanged: true, poolMatchesDirect: true, vsHf: null });
+    expect(result.checks.standard).toEqual({
+      profilerUnchanged: true,
+      sharingUnchanged: true,
+      poolMatchesDirect: true,
+      vsHf: null,
+    });
     expect(result.env.backend).toBe("cpu");
-    expect(result.direct.map((d) => [d.rolloutsPerCall, d.rollouts])).toEqual([
-      [16, 48],
-      [64, 48],
+    expect(result.direct.map((d) => [d.rolloutsPerCall, d.sharedPrompts, d.rollouts])).toEqual([
+      [16, true, 48],
+      [64, true, 48],
+      [16, false, 48],
     ]);
     // The CPU backend's results do not depend on how many rollouts share a call.
     for (const d of result.direct) expect(d.vsSixteen?.identicalFraction).toBe(1);
     const md = readFileSync(join(out, "bench.md"), "utf8");
     expect(md).toMatch(/\| tiny-qwen2 \| standard \| 48 \| \d+ \| — \| — \| — \| [\d,.]+ \|/);
-    expect(md).toContain("| tiny-qwen2 | long | yes | yes | — | — | — |");
+    expect(md).toContain("| tiny-qwen2 | long | yes | yes | yes | — | — | — |");
     expect(JSON.parse(readFileSync(join(out, "bench.json"), "utf8")).rows).toHaveLength(2);
   });
 

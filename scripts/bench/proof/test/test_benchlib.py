@@ -181,7 +181,7 @@ class ReportTest(unittest.TestCase):
         # Stages by time, the largest first.
         self.assertLess(md.index("| attention | 50.00"), md.index("| gemm_gate_up | 40.00"))
         self.assertIn("| unattributed | 10.00 | 10.0% | 0 | — | — |", md)
-        self.assertIn("| Qwen2.5-7B | standard | yes | NO | 512 | 0 | 0.0100 |", md)
+        self.assertIn("| Qwen2.5-7B | standard | yes | — | NO | 512 | 0 | 0.0100 |", md)
         self.assertAlmostEqual(report["direct"][0]["vsPool"], 80.0 / 64.0)
         self.assertIn("| Qwen2.5-7B | standard | 64 | 128 | 80.0 | 48,000 | 1.25× | 98.5% identical, sketch max 310 |",
                       md)
