@@ -8,6 +8,10 @@
 //   bench.ts native --tiny --out-dir DIR [--backend cpu]
 //       the same path end to end on a tiny random model (workload and report by bench_hf.py): what a
 //       machine without a GPU can run of the benchmark
+//   bench.ts scaling --model DIR --workload FILE --out FILE [--shape NAME] [--backend cuda|cpu]
+//                    [--workers 1,2,4,8] [--repeat 3] [--case standard] [--worker FILE]
+//       the proof pool with 1, 2, … workers (one per GPU) on the same groups: rollouts/s, scaling,
+//       coordinator CPU use and the proof ceiling per window; writes JSON and prints a markdown table
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -16,6 +20,7 @@ import { parseArgs } from "node:util";
 import { writeRandomModel } from "../../../packages/engine-native/src/index.js";
 import type { WorkerEntryPointPaths } from "../../../packages/pipeline/src/pool/index.js";
 import { runNative } from "./native-run.js";
+import { runScaling, scalingMarkdown } from "./pool-scaling.js";
 import { readWorkload } from "./workload.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -29,7 +34,9 @@ class UsageError extends Error {}
 const USAGE =
   "usage: bench native --model DIR --workload FILE --out FILE [--shape NAME] [--backend cuda|cpu] " +
   "[--hf-check FILE] [--worker FILE] [--warmup-groups N] [--direct 16,64] [--direct-groups N]\n" +
-  "       bench native --tiny --out-dir DIR [--backend cpu|cuda]";
+  "       bench native --tiny --out-dir DIR [--backend cpu|cuda]\n" +
+  "       bench scaling --model DIR --workload FILE --out FILE [--shape NAME] [--backend cuda|cpu] " +
+  "[--workers 1,2,4,8] [--repeat 3] [--case standard] [--worker FILE]";
 
 function entryPoints(worker: string | undefined): WorkerEntryPointPaths {
   const main = worker
@@ -77,12 +84,42 @@ async function main(argv: string[]): Promise<number> {
       direct: { type: "string" },
       "direct-groups": { type: "string" },
       tiny: { type: "boolean" },
+      workers: { type: "string" },
+      repeat: { type: "string" },
+      case: { type: "string" },
     },
   });
-  if (positionals[0] !== "native" || positionals.length !== 1) throw new UsageError(USAGE);
+  const command = positionals[0];
+  if ((command !== "native" && command !== "scaling") || positionals.length !== 1)
+    throw new UsageError(USAGE);
   const backend = values.backend ?? "cuda";
   if (backend !== "cuda" && backend !== "cpu")
     throw new UsageError(`--backend must be cuda or cpu, got ${backend}`);
+  if (command === "scaling") {
+    if (!values.model || !values.workload || !values.out) throw new UsageError(USAGE);
+    const workerCounts = (values.workers ?? "1,2").split(",").map((w) => {
+      const v = count(w.trim(), "--workers", 0);
+      if (v === 0) throw new UsageError("--workers takes worker counts, each at least 1");
+      return v;
+    });
+    const repeat = count(values.repeat, "--repeat", 3);
+    if (repeat === 0) throw new UsageError("--repeat must be at least 1");
+    const result = await runScaling({
+      shape: values.shape ?? "model",
+      modelDir: resolve(values.model),
+      workload: readWorkload(values.workload),
+      caseName: values.case ?? "standard",
+      backend,
+      entryPoints: entryPoints(values.worker),
+      workerCounts,
+      repeat,
+      log: (line) => process.stdout.write(`${line}\n`),
+    });
+    mkdirSync(dirname(resolve(values.out)), { recursive: true });
+    writeFileSync(values.out, JSON.stringify(result, null, 1));
+    process.stdout.write(scalingMarkdown(result));
+    return 0;
+  }
   const warmupGroups = count(values["warmup-groups"], "--warmup-groups", 1);
   const directGroups = count(values["direct-groups"], "--direct-groups", 8);
   const directBatchSizes = (values.direct ?? "16,64")
@@ -172,9 +209,10 @@ async function main(argv: string[]): Promise<number> {
   let bad = 0;
   for (const [name, c] of Object.entries(result.checks)) {
     // A profiler that moves results, or an engine over the sketch tolerance, makes the figures worthless.
-    if (!c.profilerUnchanged || (c.vsHf?.overTolerance ?? 0) > 0) bad++;
+    if (!c.profilerUnchanged || !c.sharingUnchanged || (c.vsHf?.overTolerance ?? 0) > 0) bad++;
     log(
-      `native ${result.shape} ${name}: profiler changes nothing ${c.profilerUnchanged}, pool = in-process ` +
+      `native ${result.shape} ${name}: profiler changes nothing ${c.profilerUnchanged}, prompt sharing ` +
+        `changes nothing ${c.sharingUnchanged}, pool = in-process ` +
         `${c.poolMatchesDirect}` +
         (c.vsHf
           ? `, vs HF sketch max ${c.vsHf.sketchMax} (over tolerance ${c.vsHf.overTolerance}), ` +

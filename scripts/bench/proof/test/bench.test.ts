@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { type EngineProfile, PROFILE_STAGES } from "../../../../packages/engine-native/src/index.js";
 import { parseComputeApps } from "../gpu-memory.js";
 import type { NativeResult } from "../native-run.js";
+import { type ScalingResult, WINDOW_SECONDS } from "../pool-scaling.js";
 import { breakdown, computedLayout, type ModelDims, stageWork } from "../stage-work.js";
 import { readWorkload, WorkloadError } from "../workload.js";
 
@@ -215,6 +216,46 @@ describe.skipIf(!hasPython)("bench.ts native --tiny on the CPU backend", () => {
     expect(md).toMatch(/\| tiny-qwen2 \| standard \| 48 \| \d+ \| — \| — \| — \| [\d,.]+ \|/);
     expect(md).toContain("| tiny-qwen2 | long | yes | yes | yes | — | — | — |");
     expect(JSON.parse(readFileSync(join(out, "bench.json"), "utf8")).rows).toHaveLength(2);
+
+    // The pool with 1 and 2 workers on the same model and workload.
+    const scaling = spawnSync(
+      tsx,
+      [
+        "--conditions=source",
+        join(benchDir, "bench.ts"),
+        "scaling",
+        "--backend",
+        "cpu",
+        "--model",
+        join(out, "tiny-model"),
+        "--workload",
+        join(out, "workload.json"),
+        "--out",
+        join(out, "scaling.json"),
+        "--workers",
+        "1,2",
+        "--repeat",
+        "2",
+        "--shape",
+        "tiny-qwen2",
+      ],
+      { cwd: repoRoot, env, encoding: "utf8", timeout: 120_000 },
+    );
+    expect(scaling.stderr).not.toMatch(/^bench:/m);
+    expect(scaling.status).toBe(0);
+    const sr = JSON.parse(readFileSync(join(out, "scaling.json"), "utf8")) as ScalingResult;
+    const standard = workload.cases.find((c) => c.name === "standard")!;
+    expect(sr.rows.map((x) => [x.workers, x.rollouts, x.tokens])).toEqual([
+      [1, 2 * standard.rollouts, 2 * standard.tokens],
+      [2, 2 * standard.rollouts, 2 * standard.tokens],
+    ]);
+    expect(sr.rows[0]!.scaling).toBe(1);
+    expect(sr.rows[1]!.scaling).toBeCloseTo(sr.rows[1]!.rolloutsPerSecond / sr.rows[0]!.rolloutsPerSecond, 9);
+    for (const x of sr.rows) {
+      expect(x.windowCeiling).toBeCloseTo(x.rolloutsPerSecond * WINDOW_SECONDS, 6);
+      expect(x.coordinatorCores).toBeGreaterThan(0);
+    }
+    expect(scaling.stdout).toContain("| workers (one per GPU) | rollouts | rollouts/s |");
   });
 
   it("says what is missing", () => {
@@ -225,5 +266,24 @@ describe.skipIf(!hasPython)("bench.ts native --tiny on the CPU backend", () => {
     });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("usage: bench native --model DIR --workload FILE --out FILE");
+    const bad = spawnSync(
+      tsx,
+      [
+        "--conditions=source",
+        join(benchDir, "bench.ts"),
+        "scaling",
+        "--model",
+        "m",
+        "--workload",
+        "w",
+        "--out",
+        "o",
+        "--workers",
+        "0",
+      ],
+      { cwd: repoRoot, env, encoding: "utf8" },
+    );
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("--workers takes worker counts, each at least 1");
   });
 });
