@@ -11,6 +11,7 @@ export {
 export { physicalGpuId } from "./gpus.js";
 export {
   type PoolEvent,
+  type PoolHealth,
   ProofPool,
   type ProofPoolOptions,
   type WorkerEntryPointPaths,

@@ -88,6 +88,23 @@ export interface ProofPoolOptions {
   maxFrameBytes?: number;
 }
 
+/** ProofPool.health(): how many workers can prove, and whether the pool runs as configured. */
+export interface PoolHealth {
+  topology: Topology;
+  /** The topology configured, when its workers failed to start and the pool fell back; else null. */
+  fellBackFrom: Topology | null;
+  fallbackReason: string | null;
+  workers: number;
+  /** Ready, or switching checkpoint in place (a normal, bounded state). */
+  alive: number;
+  /** Starting, or waiting to restart after a crash, a hang or a failed reload. */
+  recovering: number;
+  /** Disabled after too many restarts, or closed: these come back only with a new pool. */
+  lost: number;
+  /** shutdown() was called. */
+  closing: boolean;
+}
+
 export type PoolEvent =
   | { type: "dispatched"; groupId: string; gpu: number; pid: number | null; attempt: number }
   | { type: "proved"; groupId: string; gpu: number; pid: number; attempt: number; proveMs: number }
@@ -188,6 +205,7 @@ export class ProofPool {
   private closing = false;
   private closed: Promise<void> | null = null;
   private counters = { proved: 0, retried: 0, dropped: 0 };
+  private fallback: { from: Topology; reason: string } | null = null;
   private readonly host: SlotHost;
   private readonly exitHook = () => {
     // Last resort on process.exit(): children also exit when their request pipe closes.
@@ -243,6 +261,7 @@ export class ProofPool {
       pool.logger.warn("subprocess proof workers failed to start; falling back to in-process workers", {
         error: first.message,
       });
+      pool.fallback = { from: "subprocess", reason: first.message };
       pool.emit({ type: "fallback", from: "subprocess", to: "in-process", reason: first.message });
       try {
         await pool.startSlots("in-process");
@@ -369,6 +388,21 @@ export class ProofPool {
         jobsDone: s.jobsDone,
         restarts: s.restarts,
       })),
+    };
+  }
+
+  /** Whether the workers can prove now, for health checks (read-only; cheap enough for every probe). */
+  health(): PoolHealth {
+    const count = (states: readonly SlotState[]) => this.slots.filter((s) => states.includes(s.state)).length;
+    return {
+      topology: this.topologyNow,
+      fellBackFrom: this.fallback?.from ?? null,
+      fallbackReason: this.fallback?.reason ?? null,
+      workers: this.slots.length,
+      alive: count(["ready", "reloading"]),
+      recovering: count(["starting", "restarting"]),
+      lost: count(["disabled", "closed"]),
+      closing: this.closing,
     };
   }
 
