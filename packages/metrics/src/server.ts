@@ -105,7 +105,18 @@ async function handle(options: MetricsServerOptions, req: IncomingMessage, res: 
     return;
   }
   if (path === "/healthz") {
-    const report: HealthReport = options.health ? await options.health() : { healthy: true };
+    let report: HealthReport;
+    try {
+      report = options.health ? await options.health() : { healthy: true };
+    } catch (err) {
+      // A health check that cannot decide is a failed one, answered in the same JSON shape.
+      report = {
+        healthy: false,
+        detail: {
+          problems: [`the health check failed: ${err instanceof Error ? err.message : String(err)}`],
+        },
+      };
+    }
     res.writeHead(report.healthy ? 200 : 503, { "content-type": "application/json" });
     res.end(
       req.method === "HEAD"

@@ -50,6 +50,21 @@ describe("metrics server on 127.0.0.1", () => {
     expect(await bad.json()).toEqual({ generationServer: "down", status: "unhealthy" });
   });
 
+  it("answers 503 with the reason when the health callback throws", async () => {
+    const server = await serve({
+      metrics: createMetrics({ backend: "null" }),
+      health: () => {
+        throw new Error("pool snapshot unavailable");
+      },
+    });
+    const res = await fetch(`${base(server)}/healthz`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({
+      problems: ["the health check failed: pool snapshot unavailable"],
+      status: "unhealthy",
+    });
+  });
+
   it("reports healthy without a callback, 404 for other paths, 405 for other methods", async () => {
     const server = await serve({ metrics: createMetrics({ backend: "null" }) });
     expect((await fetch(`${base(server)}/healthz`)).status).toBe(200);
