@@ -11,7 +11,13 @@ import { proofEngineFor } from "@grail/config";
 import { CacheDirectorySource, DatasetStore } from "@grail/environments";
 import { ChatTokenizer, GenerationServer, type GenerationServerOptions } from "@grail/generation";
 import type { Logger } from "@grail/log";
-import { createMetrics, type MetricsServer, type MinerMetrics, startMetricsServer } from "@grail/metrics";
+import {
+  createMetrics,
+  type HealthReport,
+  type MetricsServer,
+  type MinerMetrics,
+  startMetricsServer,
+} from "@grail/metrics";
 import {
   type Backends,
   type EngineSettings,
@@ -29,6 +35,7 @@ import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients, WindowUploader } from "@grail/storage";
 import { assertWorkerBuilt, workerEntryPoints } from "@grail/worker";
 import { Environments, miningChain, randomnessSource, TrainerCheckpoints } from "./adapters.js";
+import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
 import { ProgressLine } from "./progress.js";
 
 export const EXIT_OK = 0;
@@ -59,6 +66,8 @@ export interface MinerOverrides {
   progressStream?: NodeJS.WriteStream | null;
   /** Watchdog silence limit (reference: 1800 s). */
   watchdogTimeoutMs?: number;
+  /** /healthz thresholds (stall, generation failures, failed uploads). */
+  health?: Partial<HealthSettings>;
 }
 
 export interface StartedParts {
@@ -135,11 +144,15 @@ async function mine(
     throw new StartupError((err as Error).message, EXIT_CONFIG);
   }
   let metricsServer: MetricsServer | null = null;
+  // Healthy while the miner starts (chain, registration, first checkpoint); the engine's health
+  // takes over once it exists.
+  let health: (() => HealthReport) | null = null;
   if (metrics.backend === "prometheus") {
     metricsServer = await startMetricsServer({
       metrics,
       host: cfg.monitoring.prometheus.host,
       port: cfg.monitoring.prometheus.port,
+      health: () => health?.() ?? { healthy: true, detail: { phase: "starting" } },
     });
     cleanups.push(() => metricsServer!.close());
     log.notice("metrics served", { url: metricsServer.url });
@@ -232,6 +245,7 @@ async function mine(
 
   let generation: GenerationServer | null = null;
   let pool: ProofPool | null = null;
+  const generationCalls = new GenerationCalls();
   let stopMonitor: (() => void) | null = null;
   cleanups.push(async () => {
     stopMonitor?.();
@@ -296,7 +310,7 @@ async function mine(
     generation = gen.value;
     pool = proofs.value;
     stopMonitor = monitorBackends(metrics, pool, generation.process);
-    return { generation, proofs: pool };
+    return { generation: generationCalls.track(generation), proofs: pool };
   };
 
   const deps: MiningEngineDeps = {
@@ -332,6 +346,21 @@ async function mine(
   }).start();
   deps.heartbeat = () => watchdog.beat();
   cleanups.push(async () => watchdog.stop());
+
+  const minerHealth = new MinerHealth(
+    {
+      progress: () => engine.progress(),
+      pool: () => pool?.health() ?? null,
+      generationState: () => generation?.process.state ?? null,
+      generationCalls,
+      silentForMs: () => watchdog.silentForMs,
+      blockSeconds: () => engine.budget.blockSeconds,
+    },
+    { ...DEFAULT_HEALTH_SETTINGS, ...overrides.health },
+  );
+  const unwatchHealth = minerHealth.watch(engine);
+  cleanups.push(async () => unwatchHealth());
+  health = () => minerHealth.report();
 
   // A rate-limited credential commitment is retried after each window until it lands.
   let commitment = startup.commitment;

@@ -360,6 +360,13 @@ describe("the miner end to end on loopback", () => {
       while ((await uploadedWindows()) < 3) await mined(reports[reports.length - 1]!.windowStart);
 
       const metricsText = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      // Healthy again after the faults: workers restarted, generation answering, uploads landing.
+      const healthz = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
+      const health = (await healthz.json()) as {
+        status: string;
+        proofWorkers: { alive: number; total: number };
+        windowsMined: number;
+      };
       stop.abort();
       expect(await exit).toBe(0);
 
@@ -368,6 +375,10 @@ describe("the miner end to end on loopback", () => {
       expect(backends.pool.stats().workers.every((w) => w.pid !== victim)).toBe(true);
       expect(metricsText).toMatch(/grail_miner_rollouts_uploaded_total \d+/);
       expect(metricsText).toMatch(/grail_miner_proof_worker_restarts_total\{gpu="1"\} [1-9]/);
+      expect(healthz.status, JSON.stringify(health)).toBe(200);
+      expect(health.status).toBe("ok");
+      expect(health.proofWorkers.alive).toBe(health.proofWorkers.total);
+      expect(health.windowsMined).toBeGreaterThanOrEqual(3);
 
       // Every window the miner reported: the file holds exactly the groups it finished.
       const hotkey = parts!.hotkey;
