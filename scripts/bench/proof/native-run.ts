@@ -13,7 +13,7 @@ import {
   type RolloutProof,
 } from "../../../packages/engine-native/src/index.js";
 import { readBuildInfo } from "../../../packages/engine-native/src/native.js";
-import { createLogger } from "../../../packages/log/src/index.js";
+import { createLogger, type Logger } from "../../../packages/log/src/index.js";
 import {
   type HotkeySigner,
   type ProofGroup,
@@ -161,14 +161,21 @@ async function timeCase(
   return { proved, seconds: (performance.now() - t0) / 1000, warmupSeconds: (t0 - w0) / 1000 };
 }
 
-export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
-  const { workload } = o;
-  const logger = createLogger({ verbosity: 0, stream: process.stderr });
-  // The pool's worker runs unprofiled whatever this shell says: the timed run must not pay for events.
+/**
+ * The proof pool as the miner runs it (subprocess workers, one per GPU, no in-process fallback), signing
+ * with the bench key. Workers run unprofiled whatever this shell says: timed runs must not pay for events.
+ */
+export function startBenchPool(o: {
+  gpus: number[];
+  modelDir: string;
+  backend: "cuda" | "cpu";
+  entryPoints: WorkerEntryPointPaths;
+  logger: Logger;
+}): Promise<ProofPool> {
   const env = { ...process.env };
   delete env[PROFILE_VAR];
-  const pool = await ProofPool.start({
-    gpus: [0],
+  return ProofPool.start({
+    gpus: o.gpus,
     topology: "subprocess",
     fallbackToInProcess: false,
     engine: "native",
@@ -177,9 +184,21 @@ export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
     signer: benchSigner(),
     entryPoints: o.entryPoints,
     env,
-    logger,
+    logger: o.logger,
     startupTimeoutMs: 900_000,
     helloTimeoutMs: 300_000,
+  });
+}
+
+export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
+  const { workload } = o;
+  const logger = createLogger({ verbosity: 0, stream: process.stderr });
+  const pool = await startBenchPool({
+    gpus: [0],
+    modelDir: o.modelDir,
+    backend: o.backend,
+    entryPoints: o.entryPoints,
+    logger,
   });
   const pid = pool.stats().workers[0]?.pid ?? null;
   const sampler = pid === null ? null : new GpuMemorySampler(pid);

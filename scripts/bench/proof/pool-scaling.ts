@@ -5,12 +5,8 @@
 // on its thread), and the proof side's ceiling per window.
 import { performance } from "node:perf_hooks";
 import { createLogger } from "../../../packages/log/src/index.js";
-import {
-  type ProofGroup,
-  ProofPool,
-  type WorkerEntryPointPaths,
-} from "../../../packages/pipeline/src/pool/index.js";
-import { benchSigner } from "./native-run.js";
+import type { ProofGroup, WorkerEntryPointPaths } from "../../../packages/pipeline/src/pool/index.js";
+import { startBenchPool } from "./native-run.js";
 import type { Workload } from "./workload.js";
 
 /** Seconds of one window: 30 blocks of 12 s. */
@@ -74,18 +70,12 @@ export async function runScaling(o: ScalingOptions): Promise<ScalingResult> {
   const rows: ScalingRow[] = [];
   try {
     for (const k of o.workerCounts) {
-      const pool = await ProofPool.start({
+      const pool = await startBenchPool({
         gpus: Array.from({ length: k }, (_, i) => i),
-        topology: "subprocess",
-        fallbackToInProcess: false,
-        engine: "native",
+        modelDir: o.modelDir,
         backend: o.backend,
-        model: { modelDir: o.modelDir, checkpointWindow: 0 },
-        signer: benchSigner(),
         entryPoints: o.entryPoints,
         logger,
-        startupTimeoutMs: 900_000,
-        helloTimeoutMs: 300_000,
       });
       try {
         const settle = async (gs: ProofGroup[]) => {

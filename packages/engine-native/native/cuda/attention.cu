@@ -25,6 +25,7 @@
 #include <cstdint>
 
 #include "cuda_check.h"
+#include "device_math.cuh"
 #include "kernels.cuh"
 
 namespace grail {
@@ -33,8 +34,6 @@ namespace {
 
 constexpr int kSoftmaxBlock = 128;  // keys per online-softmax block: part of the numerics, not a tuning knob
 
-__device__ __forceinline__ float bf(bf16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float round_bf(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
 // ---------------------------------------------------------------------------------------------------------
 // Tensor-core kernel.
@@ -309,15 +308,6 @@ constexpr int kQPerWarp = 8;
 constexpr int kQTile = kWarps * kQPerWarp;
 constexpr int kKTile = kSoftmaxBlock;
 constexpr int kKPerLane = kKTile / 32;
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
 
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32)

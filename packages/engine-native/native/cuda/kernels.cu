@@ -4,24 +4,12 @@
 
 #include "../common/sketch.h"
 #include "cuda_check.h"
+#include "device_math.cuh"
 #include "kernels.cuh"
 
 namespace grail {
 namespace cuda {
 namespace {
-
-__device__ __forceinline__ float bf(bf16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ bf16 rn(float x) { return __float2bfloat16_rn(x); }
-__device__ __forceinline__ float round_bf(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
 
 // Block-wide sum; every thread gets the result. blockDim.x must be a multiple of 32.
 __device__ float block_sum(float v, float* scratch) {
