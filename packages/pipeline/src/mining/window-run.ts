@@ -241,7 +241,10 @@ export class WindowRun {
     const sealAt = budget.sealMs(W, this.now());
     if (this.inflight.size > 0) {
       const waitAll = Promise.allSettled([...this.inflight]).then(() => undefined);
-      await Promise.race([waitAll, sleep(sealAt - this.now())]);
+      // The seal timer is cleared once everything settled: it must not outlive the window.
+      const settled = new AbortController();
+      await Promise.race([waitAll, sleep(sealAt - this.now(), settled.signal)]);
+      settled.abort();
     }
     this.sealed = true;
     const summary: WindowRunSummary = {
