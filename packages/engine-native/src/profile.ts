@@ -36,6 +36,7 @@ export interface ProfileStage {
  * stream, so unattributedMs (gpuMs minus the stages) is launch gaps and host work the GPU waited for.
  */
 export interface EngineProfile {
+  /** Rows the forward pass computed: the batch's positions, a prompt shared by a group counted once. */
   tokens: number;
   sequences: number;
   /** Rows that went through lm_head and the logit reduction (completion positions). */
