@@ -118,7 +118,9 @@ export interface ProvedReply {
   id: number;
   /** The checkpoint of the weights that computed this result. */
   checkpointWindow: number;
+  /** Wall time of the request less the worker thread's hashing (which overlaps the device's work). */
   proveMs: number;
+  /** Time the worker thread spent copying results and hashing commitments and bindings. */
   hashMs: number;
   totalMs: number;
   sVals: Uint32Array;
