@@ -17,6 +17,7 @@ import {
   type Backend,
   compareProofs,
   EngineError,
+  identicalProofs,
   loadModel,
   type RandomModelOptions,
   type RolloutInput,
@@ -113,18 +114,6 @@ async function checkGoldens(dir: string, backend: Backend, reportPath?: string):
   console.log("PASS: no position over the sketch tolerance");
 }
 
-function sameProofs(x: RolloutProof[], y: RolloutProof[]): boolean {
-  const eq = (p: ArrayLike<number>, q: ArrayLike<number>) =>
-    p.length === q.length && Array.from(p).every((v, i) => Object.is(v, q[i]));
-  return (
-    x.length === y.length &&
-    x.every(
-      (p, i) =>
-        eq(p.sVals, y[i]!.sVals) && eq(p.logprobs, y[i]!.logprobs) && Object.is(p.eosProb, y[i]!.eosProb),
-    )
-  );
-}
-
 async function checkReload(backend: Backend, work: string): Promise<void> {
   const shape: RandomModelOptions = {
     modelType: "qwen2",
@@ -161,7 +150,7 @@ async function checkReload(backend: Backend, work: string): Promise<void> {
   const checks: [string, boolean][] = [];
   checks.push([
     "A proved by the long-lived model equals a fresh A",
-    sameProofs(await model.prove(batch, randomness), freshA),
+    identicalProofs(await model.prove(batch, randomness), freshA),
   ]);
   const allocations = model.weightStats().weightAllocations;
   const t0 = performance.now();
@@ -169,12 +158,12 @@ async function checkReload(backend: Backend, work: string): Promise<void> {
   const reloadMs = performance.now() - t0;
   checks.push(["reload B reuses the weight buffers", model.weightStats().weightAllocations === allocations]);
   const afterB = await model.prove(batch, randomness);
-  checks.push(["after reload B the proofs equal a fresh B", sameProofs(afterB, freshB)]);
-  checks.push(["B's proofs differ from A's", !sameProofs(afterB, freshA)]);
+  checks.push(["after reload B the proofs equal a fresh B", identicalProofs(afterB, freshB)]);
+  checks.push(["B's proofs differ from A's", !identicalProofs(afterB, freshA)]);
   await model.reload(dirA);
   checks.push([
     "after reload A the proofs equal a fresh A again",
-    sameProofs(await model.prove(batch, randomness), freshA),
+    identicalProofs(await model.prove(batch, randomness), freshA),
   ]);
   let refused = false;
   try {
@@ -185,7 +174,7 @@ async function checkReload(backend: Backend, work: string): Promise<void> {
   checks.push(["another architecture (5 layers) is refused with architecture_changed", refused]);
   checks.push([
     "the model still proves A after the refusal",
-    sameProofs(await model.prove(batch, randomness), freshA),
+    identicalProofs(await model.prove(batch, randomness), freshA),
   ]);
   const mib = model.weightStats().weightBytes / 2 ** 20;
   model.close();

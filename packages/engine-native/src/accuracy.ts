@@ -84,3 +84,26 @@ export function compareProofs(
     rollouts: rollouts.length,
   };
 }
+
+/**
+ * Whether two sets of proofs are the same bits: every sketch value, logprob and EOS probability
+ * (NaN equal to NaN, 0 and -0 told apart). For checks that a change of layout, profiling or process
+ * must not move any result.
+ */
+export function identicalProofs(
+  a: readonly (ProofFigures & { eosProb: number })[],
+  b: readonly (ProofFigures & { eosProb: number })[],
+): boolean {
+  const same = (x: ArrayLike<number>, y: ArrayLike<number>) => {
+    if (x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
+    return true;
+  };
+  return (
+    a.length === b.length &&
+    a.every(
+      (p, i) =>
+        same(p.sVals, b[i]!.sVals) && same(p.logprobs, b[i]!.logprobs) && Object.is(p.eosProb, b[i]!.eosProb),
+    )
+  );
+}

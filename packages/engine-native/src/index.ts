@@ -1,4 +1,4 @@
-export { type AccuracyReport, compareProofs, type ProofFigures } from "./accuracy.js";
+export { type AccuracyReport, compareProofs, identicalProofs, type ProofFigures } from "./accuracy.js";
 export { availableBackends, type Backend, type BackendReport, type CudaDevice } from "./backends.js";
 export { type ModelInfo, type ModelType, readModelConfig } from "./config.js";
 export { EngineError, type EngineErrorCode } from "./errors.js";

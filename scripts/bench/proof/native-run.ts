@@ -9,6 +9,7 @@ import {
   availableBackends,
   compareProofs,
   type EngineProfile,
+  identicalProofs,
   loadModel,
   type RolloutProof,
 } from "../../../packages/engine-native/src/index.js";
@@ -123,20 +124,9 @@ export function benchSigner(): HotkeySigner {
   };
 }
 
-const tokensOf = (g: readonly { tokens: ArrayLike<number> }[]) => g.reduce((a, r) => a + r.tokens.length, 0);
-
-function sameProofs(a: readonly RolloutProof[], b: readonly RolloutProof[]): boolean {
-  if (a.length !== b.length) return false;
-  const eq = (x: ArrayLike<number>, y: ArrayLike<number>) => {
-    if (x.length !== y.length) return false;
-    for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
-    return true;
-  };
-  return a.every(
-    (p, i) =>
-      eq(p.sVals, b[i]!.sVals) && eq(p.logprobs, b[i]!.logprobs) && Object.is(p.eosProb, b[i]!.eosProb),
-  );
-}
+/** Tokens of a group (or any list of rollouts). */
+export const tokensOf = (g: readonly { tokens: ArrayLike<number> }[]) =>
+  g.reduce((a, r) => a + r.tokens.length, 0);
 
 async function timeCase(
   pool: ProofPool,
@@ -311,9 +301,9 @@ export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
       };
       const hf = hfCheck?.cases[c.name]?.find((g) => g.group === 0);
       checks[c.name] = {
-        profilerUnchanged: sameProofs(plain, profiled),
-        sharingUnchanged: sameProofs(plain, unshared),
-        poolMatchesDirect: sameProofs(
+        profilerUnchanged: identicalProofs(plain, profiled),
+        sharingUnchanged: identicalProofs(plain, unshared),
+        poolMatchesDirect: identicalProofs(
           plain,
           firstGroups
             .get(c.name)!

@@ -6,7 +6,7 @@
 import { performance } from "node:perf_hooks";
 import { createLogger } from "../../../packages/log/src/index.js";
 import type { ProofGroup, WorkerEntryPointPaths } from "../../../packages/pipeline/src/pool/index.js";
-import { startBenchPool } from "./native-run.js";
+import { startBenchPool, tokensOf } from "./native-run.js";
 import type { Workload } from "./workload.js";
 
 /** Seconds of one window: 30 blocks of 12 s. */
@@ -49,8 +49,6 @@ export interface ScalingOptions {
   repeat: number;
   log: (line: string) => void;
 }
-
-const tokensOf = (g: readonly { tokens: ArrayLike<number> }[]) => g.reduce((a, r) => a + r.tokens.length, 0);
 
 export async function runScaling(o: ScalingOptions): Promise<ScalingResult> {
   const c = o.workload.cases.find((x) => x.name === o.caseName);
