@@ -1,8 +1,9 @@
 // The CUDA backend: weights in bf16 on one device, all tokens of a batch packed (no padding), cuBLASLt
 // GEMMs over the whole batch, own kernels for the rest; only sketches, logprobs and EOS probabilities
 // (or requested logits) are copied back. Rollouts of a call that share their prompt (a GRPO group) share
-// its computation: the prompt's rows are computed once and each completion attends to them (ForwardPlan). With GRAIL_ENGINE_PROFILE=1 each prove() also times its kernel
-// families (profiler.h); lastProfile() reads the report.
+// its computation: the prompt's rows are computed once and each completion attends to them
+// (ForwardPlan). With GRAIL_ENGINE_PROFILE=1 each prove() also times its kernel families (profiler.h);
+// lastProfile() reads the report.
 #include <cuda_runtime.h>
 
 #include <algorithm>

@@ -227,7 +227,9 @@ void test_attention(int hd, AttentionKernel kernel) {
           }
           mr = mt;
         }
-        for (int e2 = 0; e2 < hd; ++e2) want[rows[i] * qd + h * hd + e2] = round_bf16(static_cast<float>(acc[e2] / sum));
+        for (int e2 = 0; e2 < hd; ++e2) {
+          want[rows[i] * qd + h * hd + e2] = round_bf16(static_cast<float>(acc[e2] / sum));
+        }
       }
     }
   }

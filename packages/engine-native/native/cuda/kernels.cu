@@ -150,7 +150,9 @@ __global__ void __launch_bounds__(kRopeWarps * 32)
   if (qNorm != nullptr) {
     float ss = 0.f;
 #pragma unroll
-    for (int it = 0; it < kRopeIters; ++it) ss += a[it].x * a[it].x + a[it].y * a[it].y + b[it].x * b[it].x + b[it].y * b[it].y;
+    for (int it = 0; it < kRopeIters; ++it) {
+      ss += a[it].x * a[it].x + a[it].y * a[it].y + b[it].x * b[it].x + b[it].y * b[it].y;
+    }
     ss = warp_sum(ss);
     const float inv = 1.0f / sqrtf(ss / static_cast<float>(hd) + eps);
     const bf16* w = head < nq ? qNorm : kNorm;
