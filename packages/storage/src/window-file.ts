@@ -783,7 +783,7 @@ export async function writeWindowFile(
       { inference_count: metadata.inference_count, rows: rows.length },
     );
   }
-  rows.forEach(checkRow);
+  // The appender checks every row before adding any; a bad row aborts the partial file.
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   let appender: WindowFileAppender;
   try {
