@@ -15,11 +15,7 @@
 # BENCH_KEEP=1 (keep models, workloads and HF figures in BENCH_WORK), BENCH_REUSE=1 (a later run on the
 # same machine: skip straight to the native side with what BENCH_KEEP kept; the fast loop while tuning).
 set -uo pipefail
-out=${OUT:-/tmp/out}
-mkdir -p "$out"
-exec > >(tee "$out/bench.log") 2>&1
-start=$SECONDS
-stamp() { echo "== [$(( SECONDS - start )) s] $*"; }
+log=bench.log
 source scripts/bench/proof/device-env.sh
 work=${BENCH_WORK:-/tmp/proof-bench}
 shapes=("$@")

@@ -1,6 +1,12 @@
-# Sourced by the GPU-machine scripts of this folder (device-bench.sh, device-scaling.sh): Node.js from
+# Sourced by the GPU-machine scripts of this folder (device-bench.sh, device-scaling.sh) after they set
+# $log (the log file's name): output tee'd to $OUT/$log, stamp() for elapsed-time lines, Node.js from
 # .device, the Node-API headers from the engine's bundle, the engine built with CUDA (fails the script
-# when the CUDA backend did not build), and the bundles' link to the addon. Sets $bench.
+# when the CUDA backend did not build), and the bundles' link to the addon. Sets $out and $bench.
+out=${OUT:-/tmp/out}
+mkdir -p "$out"
+exec > >(tee "$out/${log:?set log to the log file name before sourcing device-env.sh}") 2>&1
+start=$SECONDS
+stamp() { echo "== [$(( SECONDS - start )) s] $*"; }
 source .device/boot.sh
 bundle=$PWD/packages/engine-native/.device-bundle
 export GRAIL_NODE_API_HEADERS=$bundle/napi GRAIL_NODE_ADDON_API=$bundle/addon-api

@@ -9,11 +9,7 @@
 # Knobs: SCALING_GROUPS (16-rollout groups; default 32), SCALING_REPEAT (proofs of each group in one
 # timed run; default 3), BENCH_WORK (default /tmp/proof-bench).
 set -uo pipefail
-out=${OUT:-/tmp/out}
-mkdir -p "$out"
-exec > >(tee "$out/scaling.log") 2>&1
-start=$SECONDS
-stamp() { echo "== [$(( SECONDS - start )) s] $*"; }
+log=scaling.log
 source scripts/bench/proof/device-env.sh
 shape=${1:-Qwen2.5-7B}
 gpus=$(nvidia-smi -L | grep -c '^GPU')
