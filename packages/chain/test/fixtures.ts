@@ -1,13 +1,10 @@
 import { readFileSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { expandMetadata, Metadata, TypeRegistry } from "@polkadot/types";
 import { compactStripLength, hexToU8a } from "@polkadot/util";
 import { SUBTENSOR_SIGNED_EXTENSIONS } from "../src/extensions.js";
+import { chainFixture, localChainSpec } from "../src/testing/fixtures.js";
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
-export const chainFixtures = path.resolve(repoRoot, "../shared/fixtures/chain");
-export const raonetSpec = path.join(chainFixtures, "raonet-spec218.json");
+export const raonetSpec = localChainSpec();
 
 export interface LoadedMetadata {
   readonly label: string;
@@ -25,7 +22,7 @@ function build(label: string, bytes: Uint8Array): LoadedMetadata {
 
 /** finney spec 343: hex of Option<OpaqueMetadata> holding metadata v15. */
 export function loadFinney343(): LoadedMetadata {
-  const text = readFileSync(path.join(chainFixtures, "finney-spec343-metadata-v15.hex.txt"), "utf8").trim();
+  const text = readFileSync(chainFixture("finney-spec343-metadata-v15.hex.txt"), "utf8").trim();
   const option = hexToU8a(text);
   if (option[0] !== 1) throw new Error("expected Some(OpaqueMetadata)");
   const [, bytes] = compactStripLength(option.subarray(1));
@@ -36,6 +33,6 @@ export function loadFinney343(): LoadedMetadata {
 export function loadDevnet381(): LoadedMetadata {
   return build(
     "devnet spec 381 (v16)",
-    new Uint8Array(readFileSync(path.join(chainFixtures, "devnet-spec381-metadata-v16.scale"))),
+    new Uint8Array(readFileSync(chainFixture("devnet-spec381-metadata-v16.scale"))),
   );
 }

@@ -1,2 +1,3 @@
 export * from "./chopsticks.js";
+export * from "./fixtures.js";
 export * from "./subtensor.js";
