@@ -4,7 +4,7 @@
 # kernel tests, checks the CUDA backend against the committed HF goldens and the CPU backend, checks reload()
 # in place on the CUDA backend, and runs accuracy.py. Shapes may be given as arguments.
 set -uo pipefail
-source .device/boot.sh
+source scripts/device/tools.sh
 bundle=$PWD/packages/engine-native/.device-bundle
 export GRAIL_NODE_API_HEADERS=$bundle/napi GRAIL_NODE_ADDON_API=$bundle/addon-api
 export GRAIL_ENGINE_CUDA=1 GRAIL_ENGINE_KERNEL_TEST=1 GRAIL_ENGINE_CUDA_ARCHS=90 PYTHONUNBUFFERED=1

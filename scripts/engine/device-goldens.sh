@@ -4,7 +4,7 @@
 # builds the tiny models + HF goldens, and checks the CUDA and CPU backends against them.
 # Fixtures come back as $OUT/fixtures.tgz (unpack into packages/engine-native/test/fixtures).
 set -uo pipefail
-source .device/boot.sh
+source scripts/device/tools.sh
 bundle=$PWD/packages/engine-native/.device-bundle
 export GRAIL_NODE_API_HEADERS=$bundle/napi GRAIL_NODE_ADDON_API=$bundle/addon-api
 export GRAIL_ENGINE_CUDA=1 GRAIL_ENGINE_KERNEL_TEST=1 PYTHONUNBUFFERED=1

@@ -11,7 +11,7 @@ set -uo pipefail
 out=${OUT:-/tmp/out}
 mkdir -p "$out"
 exec > >(tee "$out/gpu-check.log") 2>&1
-source .device/boot.sh
+source scripts/device/tools.sh
 bundle=$PWD/packages/engine-native/.device-bundle
 export GRAIL_NODE_API_HEADERS=$bundle/napi GRAIL_NODE_ADDON_API=$bundle/addon-api
 export GRAIL_ENGINE_CUDA=1 GRAIL_ENGINE_CUDA_ARCHS=${GRAIL_ENGINE_CUDA_ARCHS:-90} PYTHONUNBUFFERED=1

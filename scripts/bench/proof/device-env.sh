@@ -7,7 +7,7 @@ mkdir -p "$out"
 exec > >(tee "$out/${log:?set log to the log file name before sourcing device-env.sh}") 2>&1
 start=$SECONDS
 stamp() { echo "== [$(( SECONDS - start )) s] $*"; }
-source .device/boot.sh
+source scripts/device/tools.sh
 bundle=$PWD/packages/engine-native/.device-bundle
 export GRAIL_NODE_API_HEADERS=$bundle/napi GRAIL_NODE_ADDON_API=$bundle/addon-api
 export GRAIL_ENGINE_CUDA=1 GRAIL_ENGINE_CUDA_ARCHS=${GRAIL_ENGINE_CUDA_ARCHS:-90}

@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Prepares a GPU-machine run of scripts/bench/proof/device-bench.sh (that machine has no node_modules):
-# Node.js and the engine's build inputs (scripts/engine/pack-device.sh), then the benchmark and the proof
-# worker it starts, each bundled into one file under scripts/bench/proof/.device-bundle (git-ignored).
-# Run from the repository root; then carry ".device", "packages/engine-native/.device-bundle" and
-# "scripts/bench/proof/.device-bundle".
+# the engine's build inputs (scripts/engine/pack-device.sh; --with-node also packs Node.js), then the
+# benchmark and the proof worker it starts, each bundled into one file under
+# scripts/bench/proof/.device-bundle (git-ignored). Run from the repository root; then bring
+# "packages/engine-native/.device-bundle", "scripts/bench/proof/.device-bundle" (and ".device" when
+# packed) to the GPU machine.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 cd "$root"
-[ -d packages/engine-native/.device-bundle/napi ] && [ -s .device/node.xz ] || bash scripts/engine/pack-device.sh >/dev/null
+bash scripts/engine/pack-device.sh "$@" >/dev/null
 out=scripts/bench/proof/.device-bundle
 rm -rf "$out" && mkdir -p "$out"
 bundle() {
-  NODE_PATH="$root/packages/pipeline/node_modules" npx esbuild "$1" --bundle --platform=node --format=esm \
+  NODE_PATH="$root/packages/pipeline/node_modules" pnpm exec esbuild "$1" --bundle --platform=node --format=esm \
     --target=node20 --conditions=source --log-level=error --outfile="$2" \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 }
 bundle scripts/bench/proof/bench.ts "$out/bench.mjs"
 bundle apps/worker/src/main.ts "$out/worker.mjs"
-du -sh "$out" .device packages/engine-native/.device-bundle
+du -sh "$out" packages/engine-native/.device-bundle
