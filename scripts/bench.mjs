@@ -31,6 +31,11 @@ const BENCHMARKS = {
     [...node, "scripts/generation/bench-native-server.mjs"],
     false,
   ],
+  "devnet-blocks": [
+    "the local network's real subtensor runtime: block build cost and the block times it holds",
+    [...tsx, "scripts/bench/devnet-blocks.ts"],
+    false,
+  ],
   "engine-cpu": ["proof engine CPU backend on a tiny model", [...tsx, "scripts/engine/bench-cpu.ts"], false],
   proof: [
     "proof engine vs the HF reference on one GPU (GPU machine: scripts/bench/proof/device-bench.sh)",

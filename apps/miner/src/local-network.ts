@@ -19,8 +19,8 @@ import { attachOperatorControls, EXIT_FAILURE, EXIT_OK, type MinerOverrides } fr
 const BANNER = [
   "================================================================================",
   " LOCAL NETWORK — no real chain is configured (BT_NETWORK=local, no BT_CHAIN_ENDPOINT).",
-  " Mining against an embedded local network: a chain, an S3 store on 127.0.0.1 and a trainer",
-  " publishing a tiny model, all in this process. Nothing leaves this machine and nothing earns.",
+  " Mining against an embedded local network: the subtensor runtime under chopsticks, an S3 store",
+  " on 127.0.0.1 and a trainer publishing a tiny model. Nothing leaves this machine, nothing earns.",
   " Each window is checked by the local validator. Set BT_NETWORK (and R2_*, wallet) to mine for real.",
   "================================================================================",
 ];
@@ -73,12 +73,18 @@ export async function runLocalNetwork(
     const devnet = await startDevnet({
       blockTimeMs,
       cacheDir: root,
-      chainSpec: cfg.chain.devnetChainSpec ?? undefined,
+      chain: cfg.chain.devnetChain,
+      ...(cfg.chain.devnetChainSpec ? { chainSpec: cfg.chain.devnetChainSpec } : {}),
       minerHotkeys: [signer.ss58],
       ...(overrides.datasets ? { datasets: overrides.datasets } : {}),
       log: (message, fields) => log.info(message, { component: "devnet", ...fields }),
     });
     cleanups.push(() => devnet.close());
+    if (devnet.chainFallback) {
+      print(
+        `local network: the subtensor runtime could not start (${devnet.chainFallback}); running the embedded chain`,
+      );
+    }
     print(
       `local network: ${devnet.chain.kind} chain (netuid ${devnet.chain.netuid}, ${blockTimeMs / 1000} s blocks), store ${devnet.store.endpointUrl}, ` +
         `env ${devnet.task.envId} (${devnet.datasetsSource} problems), ${devnet.backend.toUpperCase()} engine, hotkey ${signer.ss58}`,

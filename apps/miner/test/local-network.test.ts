@@ -36,19 +36,19 @@ function runMiner(env: Record<string, string>, timeoutMs: number) {
 }
 
 describe("pnpm start:miner with nothing configured (local mode)", () => {
-  it("starts the local network, mines a window and prints its PASS verdict", async () => {
+  it("starts the local network on the real subtensor runtime, mines a window and prints its PASS verdict", async () => {
     expect(existsSync(MAIN), "build first: pnpm turbo run build --filter @grail/miner...").toBe(true);
     const run = await runMiner(
       {
-        GRAIL_DEVNET_BLOCK_TIME: "0.7",
+        GRAIL_DEVNET_BLOCK_TIME: "1",
         GRAIL_DEVNET_WINDOWS: "1",
         GRAIL_CACHE_DIR: path.join(work, "cache"),
       },
-      170_000,
+      230_000,
     );
     expect(run.code, run.stderr.slice(-5_000)).toBe(0);
     expect(run.stdout).toContain("LOCAL NETWORK — no real chain is configured");
-    expect(run.stdout).toMatch(/local network: embedded chain \(netuid 2, 0\.7 s blocks\)/);
+    expect(run.stdout).toMatch(/local network: chopsticks chain \(netuid 2, 1 s blocks\)/);
     const verdict = /window (\d+): PASS \((\d+)\/(\d+) rollouts checked, checkpoint (\d+)\)/.exec(run.stdout);
     expect(verdict, run.stdout).not.toBeNull();
     expect(Number(verdict![2])).toBe(Number(verdict![3]));
@@ -56,5 +56,5 @@ describe("pnpm start:miner with nothing configured (local mode)", () => {
     expect(run.stderr).toMatch(
       new RegExp(`window ${verdict![1]}: \\d+ groups \\(\\d+ rollouts\\) packaged.*upload uploaded`),
     );
-  }, 180_000);
+  }, 240_000);
 });

@@ -271,6 +271,7 @@ function assemble(
       useDrand: chain.useDrand,
       devnetBlockTimeSeconds: chain.devnetBlockTimeSeconds,
       devnetWindows: chain.devnetWindows,
+      devnetChain: chain.devnetChain,
       devnetChainSpec: chain.devnetChainSpec === null ? null : expand(chain.devnetChainSpec),
     },
     wallet: { coldkey: wallet.coldkey, hotkey: wallet.hotkey, path: expand(wallet.path) },

@@ -46,6 +46,7 @@ const optCommand = (env: string, doc: string) =>
   make<readonly string[] | null>("grail-command", env, null, doc, { nullable: true });
 
 export const NETWORKS = ["finney", "test", "local", "custom"] as const;
+export const DEVNET_CHAINS = ["chopsticks", "embedded"] as const;
 export const BACKENDS = ["sglang", "vllm"] as const;
 export const MONITORING_BACKENDS = ["prometheus", "wandb", "null"] as const;
 export const THINKING_MODES = ["instructed", "native"] as const;
@@ -109,9 +110,15 @@ export const SCHEMA = {
       "windows the embedded local network mines before the miner exits (0: until stopped)",
       { min: 0 },
     ),
+    devnetChain: oneOf(
+      "GRAIL_DEVNET_CHAIN",
+      DEVNET_CHAINS,
+      "chopsticks",
+      "chain of the embedded local network: chopsticks (the real subtensor runtime; the embedded chain is the announced fallback when it cannot start) or embedded (an in-process block clock)",
+    ),
     devnetChainSpec: optDir(
       "GRAIL_DEVNET_CHAIN_SPEC",
-      "subtensor raw chain spec run under chopsticks by the local network (default: <cache>/devnet/chain-spec.json when present, else the embedded chain)",
+      "raw subtensor chain spec the local network runs under chopsticks (default: the spec-218 chain spec shipped in packages/chain/fixtures)",
     ),
   },
   wallet: {

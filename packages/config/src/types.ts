@@ -1,6 +1,7 @@
 import type { ProofEngineChoice } from "./parse.js";
 import type {
   BACKENDS,
+  DEVNET_CHAINS,
   GroupName,
   LOG_FORMATS,
   MONITORING_BACKENDS,
@@ -12,6 +13,7 @@ import type {
 
 export type Network = (typeof NETWORKS)[number];
 export type GenerationBackend = (typeof BACKENDS)[number];
+export type DevnetChainKind = (typeof DEVNET_CHAINS)[number];
 export type MonitoringBackend = (typeof MONITORING_BACKENDS)[number];
 export type ThinkingMode = (typeof THINKING_MODES)[number];
 export type Verbosity = 0 | 1 | 2;
@@ -36,7 +38,9 @@ export interface ChainConfig {
   readonly devnetBlockTimeSeconds: number;
   /** Windows the local network mines before the miner exits; 0 = until stopped. */
   readonly devnetWindows: number;
-  /** A subtensor chain spec for the local network to run under chopsticks, or null. */
+  /** The local network's chain: the real runtime under chopsticks (default) or the in-process clock. */
+  readonly devnetChain: DevnetChainKind;
+  /** A subtensor chain spec for the local network to run under chopsticks; null: the shipped one. */
   readonly devnetChainSpec: string | null;
 }
 

@@ -337,26 +337,34 @@ describe("chain", () => {
     expect(load({ NETUID: "81", BT_NETUID: "3" }).chain.netuid).toBe(3);
   });
 
-  test("local network: block time, window count and chain spec", () => {
+  test("local network: block time, window count, chain and chain spec", () => {
     const defaults = load();
     expect(defaults.chain).toMatchObject({
       devnetBlockTimeSeconds: 2,
       devnetWindows: 0,
+      devnetChain: "chopsticks",
       devnetChainSpec: null,
     });
     const set = load({
       GRAIL_DEVNET_BLOCK_TIME: "0.5",
       GRAIL_DEVNET_WINDOWS: "3",
+      GRAIL_DEVNET_CHAIN: "embedded",
       GRAIL_DEVNET_CHAIN_SPEC: "~/specs/raonet.json",
     });
     expect(set.chain).toMatchObject({
       devnetBlockTimeSeconds: 0.5,
       devnetWindows: 3,
+      devnetChain: "embedded",
       devnetChainSpec: `${HOME}/specs/raonet.json`,
     });
-    const err = configError({ GRAIL_DEVNET_WINDOWS: "-1", GRAIL_DEVNET_BLOCK_TIME: "0" });
+    const err = configError({
+      GRAIL_DEVNET_WINDOWS: "-1",
+      GRAIL_DEVNET_BLOCK_TIME: "0",
+      GRAIL_DEVNET_CHAIN: "substrate",
+    });
     expect(err.message).toContain("GRAIL_DEVNET_WINDOWS");
     expect(err.message).toContain("GRAIL_DEVNET_BLOCK_TIME");
+    expect(err.message).toContain("GRAIL_DEVNET_CHAIN");
   });
 
   test("--no-drand and GRAIL_DRAND", () => {

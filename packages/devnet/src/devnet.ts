@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import path from "node:path";
 import { type HotkeySigner, KeyringHotkeySigner } from "@grail/chain";
+import { localChainSpec } from "@grail/chain/testing";
 import { availableBackends } from "@grail/engine-native";
 import {
   bundledDatasetStore,
@@ -16,7 +17,7 @@ import { Keyring } from "@polkadot/keyring";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
 import { startChopsticksChain } from "./chain/chopsticks-chain.js";
 import { EmbeddedChain } from "./chain/embedded-chain.js";
-import { embeddedLocalChain, type LocalChain } from "./chain/local-chain.js";
+import { embeddedLocalChain, type LocalChain, type LocalChainKind } from "./chain/local-chain.js";
 import { DevnetStartError } from "./errors.js";
 import { type LocalBucket, type LocalObjectStore, startLocalObjectStore } from "./store/object-store.js";
 import { buildTinyModel, type TinyModelOptions } from "./trainer/tiny-model.js";
@@ -28,12 +29,14 @@ export interface DevnetOptions {
   /** Block time of the local chain. Default 2 s (a 60 s window). */
   blockTimeMs?: number;
   /**
-   * A raw subtensor chain spec: when set (or GRAIL_DEVNET_CHAIN_SPEC names one, or
-   * `<cacheDir>/chain-spec.json` exists) the chain is the real runtime under chopsticks.
-   * `false` forces the embedded chain.
+   * The chain: "chopsticks" (default) runs the real subtensor runtime from `chainSpec`; "embedded" is
+   * the in-process block clock. When the runtime cannot start, the embedded chain takes over and
+   * the reason is logged and kept in `Devnet.chainFallback`.
    */
-  chainSpec?: string | false;
-  /** Where a cached chain spec and the object store's files live. Default ~/.cache/grail-ts/devnet. */
+  chain?: LocalChainKind;
+  /** Raw subtensor chain spec for chopsticks. Default: GRAIL_DEVNET_CHAIN_SPEC, else the shipped spec 218. */
+  chainSpec?: string;
+  /** Where the object store's files live. Default ~/.cache/grail-ts/devnet. */
   cacheDir?: string;
   /** Keep the object store's files in `<cacheDir>/s3` instead of a temporary directory. */
   persistStore?: boolean;
@@ -61,6 +64,8 @@ export const MINER_BUCKET = "grail-devnet-miner";
 
 export interface Devnet {
   readonly chain: LocalChain;
+  /** Why the embedded chain runs although the real runtime was asked for; null when it was not. */
+  readonly chainFallback: string | null;
   readonly store: LocalObjectStore;
   readonly trainer: DevnetTrainer;
   readonly trainerHotkey: string;
@@ -99,16 +104,12 @@ export function defaultDevnetCacheDir(env: NodeJS.ProcessEnv = process.env): str
   return path.join(root, "devnet");
 }
 
-/** The chain spec to run under chopsticks, or null for the embedded chain. */
-export function resolveChainSpec(
-  options: Pick<DevnetOptions, "chainSpec" | "cacheDir" | "env">,
-): string | null {
-  if (options.chainSpec === false) return null;
+/** The chain spec to run under chopsticks: the option, GRAIL_DEVNET_CHAIN_SPEC, or the shipped spec 218. */
+export function resolveChainSpec(options: Pick<DevnetOptions, "chainSpec" | "env">): string {
   if (options.chainSpec) return path.resolve(options.chainSpec);
   const env = options.env ?? process.env;
   if (env.GRAIL_DEVNET_CHAIN_SPEC) return path.resolve(env.GRAIL_DEVNET_CHAIN_SPEC);
-  const cached = path.join(options.cacheDir ?? defaultDevnetCacheDir(env), "chain-spec.json");
-  return existsSync(cached) ? cached : null;
+  return localChainSpec();
 }
 
 /** Root directory of an installed workspace package (the folder holding its package.json). */
@@ -157,9 +158,45 @@ async function chooseDatasets(
 }
 
 /**
- * Starts the embedded local network, needing nothing from the internet: a chain (the embedded
- * block clock, or a real subtensor runtime under chopsticks when a chain spec is configured or
- * cached) with the trainer at UID 0 and the given miner hotkeys registered; an S3-compatible store
+ * The real runtime under chopsticks unless the embedded chain is asked for; a runtime that cannot
+ * start leaves the embedded chain in its place, with the reason returned so it can be announced.
+ */
+async function startLocalChain(
+  options: DevnetOptions,
+  blockTimeMs: number,
+  trainerHotkey: string,
+  log: DevnetLog,
+): Promise<{ chain: LocalChain; fallback: string | null }> {
+  const hotkeys = options.minerHotkeys ?? [];
+  let fallback: string | null = null;
+  if ((options.chain ?? "chopsticks") === "chopsticks") {
+    try {
+      const chainSpec = resolveChainSpec(options);
+      log("starting the subtensor runtime under chopsticks", { chainSpec });
+      const chain = await startChopsticksChain({
+        genesis: chainSpec,
+        blockTimeMs,
+        trainerHotkey,
+        hotkeys,
+        log,
+      });
+      return { chain, fallback: null };
+    } catch (err) {
+      fallback = (err as Error).message;
+      log("the subtensor runtime could not start; the local network runs the embedded chain instead", {
+        reason: fallback,
+      });
+    }
+  }
+  const chain = embeddedLocalChain(new EmbeddedChain({ blockTimeMs, startBlock: 2 * WINDOW_LENGTH - 1 }));
+  await chain.register(trainerHotkey);
+  for (const hotkey of hotkeys) await chain.register(hotkey);
+  return { chain, fallback };
+}
+
+/**
+ * Starts the embedded local network, needing nothing from the internet: a chain (the real
+ * subtensor runtime under chopsticks from the shipped chain spec, or the embedded block clock) with the trainer at UID 0 and the given miner hotkeys registered; an S3-compatible store
  * on 127.0.0.1 with a trainer and a miner bucket; the trainer's credential commitment; and the
  * trainer publishing the tiny model (FULL, then a DELTA every window). Blocks start once
  * everything is in place; the first minable window begins with the first block.
@@ -193,23 +230,12 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
 
     const model = await buildTinyModel(options.model);
     const trainerSigner = await devnetHotkey("trainer");
-    const chainSpec = resolveChainSpec({ ...options, cacheDir });
-    let chain: LocalChain;
-    if (chainSpec) {
-      log("starting the subtensor runtime under chopsticks", { chainSpec });
-      chain = await startChopsticksChain({
-        genesis: chainSpec,
-        blockTimeMs,
-        trainerHotkey: trainerSigner.ss58,
-        hotkeys: options.minerHotkeys ?? [],
-        log,
-      });
-    } else {
-      const embedded = new EmbeddedChain({ blockTimeMs, startBlock: 2 * WINDOW_LENGTH - 1 });
-      chain = embeddedLocalChain(embedded);
-      await chain.register(trainerSigner.ss58);
-      for (const hotkey of options.minerHotkeys ?? []) await chain.register(hotkey);
-    }
+    const { chain, fallback: chainFallback } = await startLocalChain(
+      options,
+      blockTimeMs,
+      trainerSigner.ss58,
+      log,
+    );
     cleanups.push(() => chain.close());
     const trainerUid = await chain.uidOf(trainerSigner.ss58);
     if (trainerUid !== 0) {
@@ -247,6 +273,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     chain.start();
     log("local network started", {
       chain: chain.kind,
+      ...(chainFallback ? { chainFallback } : {}),
       endpoint: chain.endpoint,
       netuid: chain.netuid,
       blockTimeMs,
@@ -258,6 +285,7 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     });
     return {
       chain,
+      chainFallback,
       store,
       trainer,
       trainerHotkey: trainerSigner.ss58,

@@ -22,7 +22,7 @@ beforeAll(async () => {
   minerHotkey = (await devnetHotkey("test-miner")).ss58;
   devnet = await startDevnet({
     blockTimeMs: 100,
-    chainSpec: false,
+    chain: "embedded",
     cacheDir: cache,
     minerHotkeys: [minerHotkey],
   });

@@ -43,7 +43,7 @@ beforeAll(async () => {
   miner = await devnetHotkey("e2e-miner");
   devnet = await startDevnet({
     blockTimeMs: 700,
-    chainSpec: false,
+    chain: "embedded",
     cacheDir: work,
     minerHotkeys: [miner.ss58],
   });

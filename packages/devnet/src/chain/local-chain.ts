@@ -17,8 +17,10 @@ export type CommitStatus = "committed" | "unchanged";
  * subnet's buckets with the trainer's at UID 0). Implemented by the embedded block clock and by
  * a real subtensor runtime under chopsticks.
  */
+export type LocalChainKind = "chopsticks" | "embedded";
+
 export interface LocalChain extends MiningChain {
-  readonly kind: "embedded" | "chopsticks";
+  readonly kind: LocalChainKind;
   readonly netuid: number;
   /** ws:// endpoint of the runtime under chopsticks; null for the embedded chain. */
   readonly endpoint: string | null;
