@@ -189,7 +189,7 @@ export const SCHEMA = {
     proofSubprocess: bool(
       "GRAIL_PIPELINE_PROOF_SUBPROCESS",
       false,
-      "reference flag for persistent per-GPU proof processes; kept for .env compatibility",
+      "proof workers as child processes (always with several proof GPUs; also on the local network)",
     ),
     groupsPerBatch: int("GRAIL_PIPELINE_GROUPS_PER_BATCH", 1, "GRPO groups (×16 prompts) per generate call", {
       min: 1,
