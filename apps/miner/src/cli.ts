@@ -1,8 +1,8 @@
 import {
   ConfigError,
   checkGpuLayout,
+  configWarnings,
   describeConfig,
-  FLASH_ATTN_REFUSAL,
   type GpuLayout,
   loadConfig,
   type MinerConfig,
@@ -11,6 +11,7 @@ import {
 import { createLogger, type Logger } from "@grail/log";
 import { ProtocolViolationError } from "@grail/protocol";
 import { visibleGpus } from "./gpus.js";
+import { checkHotkey } from "./hotkey-check.js";
 import { runLocalNetwork } from "./local-network.js";
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides, runMining } from "./miner.js";
 
@@ -22,7 +23,8 @@ Options:
   -v, -vv, --verbose   more log output: -v info, -vv debug (default: warnings and lifecycle lines)
   --no-drand           window randomness from the block hash only (default mixes in drand; GRAIL_DRAND)
   --use-drand          mix the drand beacon into window randomness
-  --check              print the configuration and what is missing, then stop without mining
+  --check              print the configuration, warnings and what is missing (the hotkey is loaded
+                       as a start would), then stop without mining
   -h, --help           print this text
 
 Settings come from a .env file (looked up from the working directory to the workspace root) and
@@ -78,9 +80,10 @@ export async function runMiner(
     file: cfg.logging.file,
   }).child({ component: "miner" });
   try {
-    const checked = await report(cfg, log, print, io.stderr);
+    const checking = argv.includes("--check");
+    const checked = await report(cfg, log, print, io.stderr, checking ? io.env : null);
     if (checked.code !== null) return checked.code;
-    if (argv.includes("--check")) {
+    if (checking) {
       log.notice("configuration checked; stopping");
       return EXIT_OK;
     }
@@ -91,12 +94,16 @@ export async function runMiner(
   }
 }
 
-/** Prints the configuration and checks it; `code` is set when the miner must stop here. */
+/**
+ * Prints the configuration and checks it; `code` is set when the miner must stop here. With
+ * `walletEnv` (--check) the hotkey is loaded as a start loads it, reading BT_PW_* from that env.
+ */
 async function report(
   cfg: MinerConfig,
   log: Logger,
   print: (line?: string) => void,
   stderr: NodeJS.WritableStream,
+  walletEnv: NodeJS.ProcessEnv | null,
 ): Promise<{ code: number | null; layout: GpuLayout | null }> {
   let layout: GpuLayout | null = null;
   log.notice("miner starting", {
@@ -107,29 +114,38 @@ async function report(
   });
   for (const line of describeConfig(cfg)) print(line);
   print();
+  const warnings = configWarnings(cfg);
+  if (warnings.length > 0) {
+    print("Warnings:");
+    for (const w of warnings) {
+      print(`  - ${w.message}`);
+      log.warn("configuration warning", { variables: w.variables, warning: w.message });
+    }
+    print();
+  }
 
   const gpus = await visibleGpus(cfg.pipeline.cudaVisibleDevices);
   log.info("visible GPUs", { count: gpus.count, from: gpus.how });
-  if (gpus.count === null) {
-    if (cfg.pipeline.proofFlashAttn) {
-      stderr.write(`${FLASH_ATTN_REFUSAL}\n`);
-      return { code: EXIT_CONFIG, layout };
-    }
-    print(`GPU layout: not checked (${gpus.how}); set CUDA_VISIBLE_DEVICES to check it`);
-  } else {
-    try {
-      layout = checkGpuLayout(cfg.pipeline, gpus.count);
-      print(`GPU layout: ${layout.summary} (from ${gpus.how})`);
-    } catch (err) {
-      if (!(err instanceof ProtocolViolationError)) throw err;
-      stderr.write(`${err.message}\n`);
-      log.error("GPU layout rejected", { details: err.details });
-      return { code: EXIT_CONFIG, layout };
-    }
+  try {
+    // Without a count only the ranges go unchecked: repeats, overlaps and FLASH_ATTN never need it.
+    layout = checkGpuLayout(cfg.pipeline, gpus.count);
+    print(
+      gpus.count === null
+        ? `GPU layout: ${layout.summary} (${gpus.how}; set CUDA_VISIBLE_DEVICES to check the indices against the devices)`
+        : `GPU layout: ${layout.summary} (from ${gpus.how})`,
+    );
+  } catch (err) {
+    if (!(err instanceof ProtocolViolationError)) throw err;
+    stderr.write(`${err.message}\n`);
+    log.error("GPU layout rejected", { details: err.details });
+    return { code: EXIT_CONFIG, layout };
   }
+  const hotkey = walletEnv ? await checkHotkey(cfg, walletEnv) : null;
+  if (hotkey?.status === "loaded") print(`Wallet: ${hotkey.line}`);
   print();
 
   const gaps = missingForMainnet(cfg);
+  if (hotkey?.status === "broken") gaps.push(hotkey.gap);
   if (gaps.length === 0) {
     print("Nothing is missing for a real-network run.");
   } else {

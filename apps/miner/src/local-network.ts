@@ -96,7 +96,8 @@ export async function runLocalNetwork(
       logger: log,
       workDir: path.join(root, "miner"),
       groupsPerBatch: cfg.pipeline.groupsPerBatch,
-      ...(overrides.pool ? { pool: overrides.pool } : {}),
+      // PROOF_SUBPROCESS picks worker processes here as on a real network (default: one thread).
+      pool: { ...(cfg.pipeline.proofSubprocess ? { topology: "subprocess" } : {}), ...overrides.pool },
     });
     cleanups.push(() => parts.close());
     const engine = new MiningEngine({

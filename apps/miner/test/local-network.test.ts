@@ -57,4 +57,27 @@ describe("pnpm start:miner with nothing configured (local mode)", () => {
       new RegExp(`window ${verdict![1]}: \\d+ groups \\(\\d+ rollouts\\) packaged.*upload uploaded`),
     );
   }, 240_000);
+
+  it("GRAIL_PIPELINE_PROOF_SUBPROCESS=true runs the proof worker as a child process, as on a real network", async () => {
+    expect(existsSync(MAIN), "build first: pnpm turbo run build --filter @grail/miner...").toBe(true);
+    const run = await runMiner(
+      {
+        GRAIL_DEVNET_CHAIN: "embedded",
+        GRAIL_DEVNET_BLOCK_TIME: "0.7",
+        GRAIL_DEVNET_WINDOWS: "1",
+        GRAIL_CACHE_DIR: path.join(work, "cache-subprocess"),
+        GRAIL_PIPELINE_PROOF_SUBPROCESS: "true",
+      },
+      170_000,
+    );
+    expect(run.code, run.stderr.slice(-5_000)).toBe(0);
+    const ready = run.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === "proof pool ready");
+    expect(ready.length, run.stderr.slice(-5_000)).toBeGreaterThan(0);
+    // one ready line per start; a failed process start would fall back and report in-process
+    expect(ready.map((l) => l.topology)).toEqual(ready.map(() => "subprocess"));
+  }, 180_000);
 });

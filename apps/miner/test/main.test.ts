@@ -186,7 +186,7 @@ describe("grail miner CLI", () => {
     const noDriver = miner(["--check"], { PATH: path.join(work, "empty") });
     expect(noDriver.code).toBe(0);
     expect(noDriver.stdout).toContain(
-      "GPU layout: not checked (no NVIDIA driver answered nvidia-smi --list-gpus); set CUDA_VISIBLE_DEVICES to check it",
+      "GPU layout: visible GPUs unknown; generation TP=1 on [0]; proof [1] (no NVIDIA driver answered nvidia-smi --list-gpus; set CUDA_VISIBLE_DEVICES to check the indices against the devices)",
     );
     const flash = miner([], { PATH: path.join(work, "empty"), GRAIL_PIPELINE_PROOF_FLASH_ATTN: "1" });
     expect(flash.code).toBe(2);
@@ -199,5 +199,150 @@ describe("grail miner CLI", () => {
     expect(run.code).toBe(0);
     const lines = jsonLines(readFileSync(file, "utf8"));
     expect(lines.map((l) => l.msg)).toEqual(["miner starting", "configuration checked; stopping"]);
+  });
+});
+
+describe("--check refuses or warns about wrong configurations", () => {
+  const ACCOUNT = "0123456789abcdef0123456789abcdef";
+  const wallets = path.join(work, "wallets");
+  /** A real-network configuration with everything set, so only the case under test is wrong. */
+  const realNetwork = (wallet: string): Record<string, string> => ({
+    BT_NETWORK: "test",
+    NETUID: "7",
+    BT_WALLET_PATH: wallets,
+    BT_WALLET_COLD: wallet,
+    BT_WALLET_HOT: "miner",
+    R2_ACCOUNT_ID: ACCOUNT,
+    R2_BUCKET_ID: ACCOUNT,
+    R2_READ_ACCESS_KEY_ID: "a".repeat(32),
+    R2_READ_SECRET_ACCESS_KEY: "b".repeat(64),
+    R2_WRITE_ACCESS_KEY_ID: "c".repeat(32),
+    R2_WRITE_SECRET_ACCESS_KEY: "d".repeat(64),
+    CUDA_VISIBLE_DEVICES: "0,1",
+  });
+  const hotkeyFile = (wallet: string, content: string | Uint8Array, mode = 0o600) => {
+    const file = path.join(wallets, wallet, "hotkeys", "miner");
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, content);
+    chmodSync(file, mode);
+    return file;
+  };
+  // btwallet's rule for the password variable of a keyfile (spec/chain.md §6.2), written out here.
+  const passwordVariable = (file: string) =>
+    `BT_PW_${file.replaceAll("/", "_").replaceAll(".", "_").toUpperCase()}`;
+  const SEED_KEYFILE = JSON.stringify({ secretSeed: `0x${"ab".repeat(32)}` });
+
+  test("misspelled variables are warned about with the nearest setting, at --check and at start", () => {
+    const cwd = path.join(work, "misspelled");
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(path.join(cwd, ".env"), "GRAIL_PIPELINE_PROOF_GPU_ID=1\nGRAIL_TOTALLY_UNRELATED=1\n");
+    const env = {
+      BT_NETUIDD: "7",
+      CUDA_VISIBLE_DEVICES: "0,1",
+      HOSTNAME: "box",
+      CUDA_HOME: "/usr/local/cuda",
+    };
+    const checked = miner(["--check"], env, cwd);
+    expect(checked.code).toBe(0);
+    const spelling = [
+      "GRAIL_PIPELINE_PROOF_GPU_ID (from .env) is not a setting of this miner and is ignored; did you mean GRAIL_PIPELINE_PROOF_GPU_IDS?",
+      "BT_NETUIDD (from environment) is not a setting of this miner and is ignored; did you mean BT_NETUID?",
+    ];
+    for (const line of spelling) expect(checked.stdout).toContain(line);
+    expect(checked.stdout).toContain(
+      "GRAIL_TOTALLY_UNRELATED (from .env) is not a setting of this miner and is ignored; .env.example lists every setting",
+    );
+    expect(checked.stdout).not.toContain("HOSTNAME");
+    expect(checked.stdout).not.toContain("CUDA_HOME");
+    const warned = jsonLines(checked.stderr).filter((l) => l.msg === "configuration warning");
+    expect(warned.map((l) => l.variables)).toEqual([
+      ["GRAIL_PIPELINE_PROOF_GPU_ID"],
+      ["GRAIL_TOTALLY_UNRELATED"],
+      ["BT_NETUIDD"],
+    ]);
+    expect(warned[0]).toMatchObject({ level: "warn" });
+
+    const started = miner([], { ...env, BT_NETWORK: "test" }, cwd);
+    expect(started.code).toBe(2);
+    for (const line of spelling) expect(started.stdout).toContain(line);
+  });
+
+  test("repeated or overlapping GPU ids are refused even when the GPU count is unknown", () => {
+    const run = miner(["--check"], {
+      PATH: path.join(work, "empty"),
+      GRAIL_PIPELINE_PROOF_GPU_IDS: "0,2,2",
+    });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      "Pipeline GPU layout is invalid: visible GPUs unknown; generation TP=1 on [0]; proof [0,2,2] → proof GPU 0 overlaps generation; proof GPU 2 is listed twice.",
+    );
+  });
+
+  test("--check loads the hotkey as a start does: a garbage or encrypted hotkey is an error with its fix", () => {
+    hotkeyFile("garbage", "this is not a keyfile");
+    const garbage = miner(["--check"], realNetwork("garbage"));
+    expect(garbage.code).toBe(2);
+    expect(garbage.stdout).not.toContain("Nothing is missing");
+    expect(garbage.stdout).toContain(
+      `  - BT_WALLET_COLD, BT_WALLET_HOT, BT_WALLET_PATH: keyfile ${path.join(wallets, "garbage", "hotkeys", "miner")} is not valid JSON`,
+    );
+
+    const sealed = new Uint8Array(5 + 24 + 80);
+    sealed.set(new TextEncoder().encode("$NACL"));
+    const locked = hotkeyFile("locked", sealed);
+    const encrypted = miner(["--check"], realNetwork("locked"));
+    expect(encrypted.code).toBe(2);
+    expect(encrypted.stdout).not.toContain("Nothing is missing");
+    expect(encrypted.stdout).toContain(`  - ${passwordVariable(locked)}: hotkey ${locked} is encrypted`);
+
+    hotkeyFile("good", SEED_KEYFILE);
+    const good = miner(["--check"], realNetwork("good"));
+    expect(good.code, good.stderr).toBe(0);
+    expect(good.stdout).toContain("Nothing is missing for a real-network run.");
+    expect(good.stdout).toMatch(/hotkey 5[1-9A-HJ-NP-Za-km-z]{47} loads from .*\/good\/hotkeys\/miner/);
+  });
+
+  test("an encrypted hotkey's error names the variable the wallet loader reads", () => {
+    const sealed = new Uint8Array(5 + 24 + 80);
+    sealed.set(new TextEncoder().encode("$NACL"));
+    const locked = hotkeyFile("locked-start", sealed);
+    const run = miner([], realNetwork("locked-start"));
+    expect(run.code).toBe(1);
+    const error = jsonLines(run.stderr).find((l) => l.level === "error");
+    expect(String(error?.msg)).toContain(`hotkey ${locked} is encrypted and no password was given`);
+    expect(String(error?.msg)).toContain(`set ${passwordVariable(locked)}`);
+    // no setting of this miner carries a password: only btwallet's variable does
+    expect(String(error?.msg)).not.toContain("password setting");
+  });
+
+  test("warns about a hotkey readable by others and metrics served beyond loopback", () => {
+    const file = hotkeyFile("open", SEED_KEYFILE, 0o644);
+    const run = miner(["--check"], {
+      ...realNetwork("open"),
+      GRAIL_MONITORING_BACKEND: "prometheus",
+      GRAIL_PROMETHEUS_HOST: "0.0.0.0",
+    });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      `hotkey file ${file} is readable by other users (mode 0644); restrict it to its owner: chmod 600 ${file}`,
+    );
+    expect(run.stdout).toContain(
+      "GRAIL_PROMETHEUS_HOST=0.0.0.0 serves /metrics and /healthz beyond this machine",
+    );
+    const warned = jsonLines(run.stderr).filter((l) => l.msg === "configuration warning");
+    expect(warned.map((l) => l.variables)).toEqual([
+      ["GRAIL_PROMETHEUS_HOST"],
+      ["BT_WALLET_COLD", "BT_WALLET_HOT", "BT_WALLET_PATH"],
+    ]);
+
+    hotkeyFile("open", SEED_KEYFILE, 0o600);
+    const quiet = miner(["--check"], {
+      ...realNetwork("open"),
+      GRAIL_MONITORING_BACKEND: "prometheus",
+      GRAIL_PROMETHEUS_HOST: "127.0.0.2",
+    });
+    expect(quiet.code).toBe(0);
+    expect(jsonLines(quiet.stderr).filter((l) => l.msg === "configuration warning")).toEqual([]);
+    expect(quiet.stdout).not.toContain("Warnings");
   });
 });

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
-import path from "node:path";
 import { type GroupName, SCHEMA } from "./schema.js";
 import type { MinerConfig } from "./types.js";
+import { hotkeyFile } from "./warnings.js";
 
 /**
  * Printable lines of the resolved configuration: every variable with its value and where it came
@@ -28,7 +28,7 @@ export function describeConfig(cfg: MinerConfig): string[] {
   lines.push(
     `  chain: ${chain.embeddedDevnet ? "embedded local network" : `${chain.network} at ${chain.endpoint}`}, netuid ${chain.netuid}, drand ${chain.useDrand ? "on" : "off"}`,
   );
-  lines.push(`  wallet: ${path.join(cfg.wallet.path, cfg.wallet.coldkey, "hotkeys", cfg.wallet.hotkey)}`);
+  lines.push(`  wallet: ${hotkeyFile(cfg.wallet)}`);
   lines.push(
     `  storage: ${storage.bucketId ?? "(no bucket)"} via ${storage.endpointUrl ?? (storage.accountId ? `https://${storage.accountId}.r2.cloudflarestorage.com` : "(no endpoint)")}`,
   );
@@ -74,11 +74,11 @@ export function missingForMainnet(
       reason: `no subnet id is set (the fallback is ${cfg.chain.netuid}); set NETUID to the subnet the hotkey is registered on`,
     });
   }
-  const hotkeyFile = path.join(cfg.wallet.path, cfg.wallet.coldkey, "hotkeys", cfg.wallet.hotkey);
-  if (!fileExists(hotkeyFile)) {
+  const hotkey = hotkeyFile(cfg.wallet);
+  if (!fileExists(hotkey)) {
     gaps.push({
       variables: ["BT_WALLET_COLD", "BT_WALLET_HOT", "BT_WALLET_PATH"],
-      reason: `no hotkey file at ${hotkeyFile}; create and register the hotkey (btcli wallet new_hotkey, btcli subnet register) or point the variables at it`,
+      reason: `no hotkey file at ${hotkey}; create and register the hotkey (btcli wallet new_hotkey, btcli subnet register) or point the variables at it`,
     });
   }
   const { storage } = cfg;

@@ -24,6 +24,11 @@ export interface SettingLimits {
   readonly values?: readonly string[];
   /** Longest text allowed (the on-chain credential commitment has fixed-width fields). */
   readonly maxLength?: number;
+  /**
+   * Only printable ASCII, no spaces: the credential commitment (spec/chain.md §4.1) pads fields with
+   * spaces, strips them when read, and counts characters as bytes.
+   */
+  readonly printableAscii?: boolean;
 }
 
 /** A value from `.env`/the environment that its format could not parse; kept so the error can show it. */
@@ -66,6 +71,25 @@ function checkRange(value: number, l: SettingLimits): string | null {
 
 const WALLET_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
+/** Where text leaves printable ASCII; by position only, so a secret's characters never show. */
+function asciiProblem(value: string): string | null {
+  const at = value.search(/[^\x21-\x7e]/);
+  if (at < 0) return null;
+  const c = value.charCodeAt(at);
+  const what = c > 0x7f ? "a non-ASCII character" : c === 0x20 ? "a space" : "a control character";
+  return `has ${what} at position ${at + 1}`;
+}
+
+function textAllowed(l: SettingLimits): string {
+  const most = l.maxLength !== undefined ? `at most ${l.maxLength} characters` : null;
+  if (l.printableAscii) {
+    const ascii =
+      "printable ASCII without spaces (the on-chain commitment carries it as 1 byte per character)";
+    return most ? `${ascii}, ${most}` : ascii;
+  }
+  return most ? `text of ${most}` : "any text";
+}
+
 const FORMATS = {
   "grail-int": {
     parse: parseInteger,
@@ -91,8 +115,10 @@ const FORMATS = {
   } satisfies FormatDef<string>,
   "grail-string": {
     parse: (raw) => raw.trim(),
-    check: (v, l) => (l.maxLength !== undefined && v.length > l.maxLength ? "is too long" : null),
-    allowed: (l) => (l.maxLength !== undefined ? `text of at most ${l.maxLength} characters` : "any text"),
+    check: (v, l) =>
+      (l.printableAscii ? asciiProblem(v) : null) ??
+      (l.maxLength !== undefined && v.length > l.maxLength ? "is too long" : null),
+    allowed: textAllowed,
   } satisfies FormatDef<string>,
   "grail-name": {
     parse: (raw) => raw.trim(),

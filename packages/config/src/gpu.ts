@@ -10,7 +10,8 @@ export type GpuLayoutSettings = Pick<
 
 /** A layout that passed checkGpuLayout; indices are relative to CUDA_VISIBLE_DEVICES. */
 export interface GpuLayout {
-  readonly visibleDeviceCount: number;
+  /** null when the count is unknown (no CUDA_VISIBLE_DEVICES, no driver): ranges were not checked. */
+  readonly visibleDeviceCount: number | null;
   /** [generationGpu, generationGpu + tensorParallel). */
   readonly generationGpus: readonly number[];
   /** One proof worker per entry. */
@@ -32,11 +33,12 @@ export const FLASH_ATTN_REFUSAL =
  * Checks the pipeline's GPU layout against the number of visible devices: the generation range
  * [VLLM_GPU, VLLM_GPU+TP) and every proof GPU (PROOF_GPU_IDS, or PROOF_GPU when empty) must be
  * visible and ≥ 0, proof GPUs must not overlap generation or repeat, per-GPU proof-engine entries
- * must name proof GPUs, and PROOF_FLASH_ATTN must be false. Throws ProtocolViolationError whose
- * message shows the whole layout and every problem.
+ * must name proof GPUs, and PROOF_FLASH_ATTN must be false. With the count unknown (null) every
+ * check but visibility still runs. Throws ProtocolViolationError whose message shows the whole
+ * layout and every problem.
  */
-export function checkGpuLayout(pipeline: GpuLayoutSettings, visibleDeviceCount: number): GpuLayout {
-  if (!Number.isSafeInteger(visibleDeviceCount) || visibleDeviceCount < 0) {
+export function checkGpuLayout(pipeline: GpuLayoutSettings, visibleDeviceCount: number | null): GpuLayout {
+  if (visibleDeviceCount !== null && (!Number.isSafeInteger(visibleDeviceCount) || visibleDeviceCount < 0)) {
     throw new RangeError(`visibleDeviceCount must be a whole number ≥ 0, got ${visibleDeviceCount}`);
   }
   const problems: string[] = [];
@@ -46,7 +48,8 @@ export function checkGpuLayout(pipeline: GpuLayoutSettings, visibleDeviceCount: 
   const generationGpus = Number.isSafeInteger(tp) && tp >= 1 ? range(pipeline.generationGpu, tp) : [];
   const proofGpus = pipeline.proofGpuIds.length > 0 ? [...pipeline.proofGpuIds] : [pipeline.proofGpu];
 
-  const visible = (g: number) => Number.isSafeInteger(g) && g >= 0 && g < visibleDeviceCount;
+  const visible = (g: number) =>
+    Number.isSafeInteger(g) && g >= 0 && (visibleDeviceCount === null || g < visibleDeviceCount);
   const badGeneration = generationGpus.filter((g) => !visible(g));
   if (badGeneration.length > 0) {
     problems.push(
@@ -70,7 +73,11 @@ export function checkGpuLayout(pipeline: GpuLayoutSettings, visibleDeviceCount: 
   if (pipeline.proofFlashAttn) problems.push(FLASH_ATTN_REFUSAL);
 
   const summary = [
-    visibleDeviceCount === 0 ? "visible GPUs none" : `visible GPUs 0..${visibleDeviceCount - 1}`,
+    visibleDeviceCount === null
+      ? "visible GPUs unknown"
+      : visibleDeviceCount === 0
+        ? "visible GPUs none"
+        : `visible GPUs 0..${visibleDeviceCount - 1}`,
     `generation TP=${tp} on [${generationGpus.join(",")}]`,
     `proof [${proofGpus.join(",")}]`,
   ].join("; ");
@@ -87,8 +94,8 @@ function range(start: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => start + i);
 }
 
-function rangeReason(gpus: readonly number[], count: number): string {
-  if (gpus.every((g) => g < 0)) return "negative";
+function rangeReason(gpus: readonly number[], count: number | null): string {
+  if (count === null || gpus.every((g) => g < 0)) return "negative";
   return count === 0 ? "not visible (no GPU is visible)" : `out of range (visible GPUs are 0..${count - 1})`;
 }
 

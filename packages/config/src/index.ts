@@ -22,3 +22,12 @@ export {
 } from "./parse.js";
 export { DEFAULT_NETUID, SCHEMA, type Setting, settingEntries } from "./schema.js";
 export type * from "./types.js";
+export {
+  editDistance,
+  IGNORED_VARIABLES,
+  nearestSetting,
+  SETTING_PREFIXES,
+  type UnknownVariable,
+  unknownVariables,
+} from "./unknown.js";
+export { type ConfigWarning, configWarnings, hotkeyFile, isLoopback } from "./warnings.js";

@@ -15,7 +15,8 @@ import {
   type Setting,
   settingEntries,
 } from "./schema.js";
-import type { MinerConfig, Network, SettingOrigin, SettingSource } from "./types.js";
+import type { ConfigOrigin, MinerConfig, Network, SettingOrigin, SettingSource } from "./types.js";
+import { unknownVariables } from "./unknown.js";
 
 export interface LoadConfigOptions {
   /** The process environment. Default: process.env. */
@@ -163,12 +164,13 @@ export function loadConfig(options: LoadConfigOptions = {}): MinerConfig {
 
   const expand = (p: string) =>
     path.resolve(cwd, p === "~" ? home : p.startsWith("~/") ? path.join(home, p.slice(2)) : p);
-  const origin: Record<string, SettingOrigin> = {};
+  const settings: Record<string, SettingOrigin> = {};
   for (const { group, key, setting } of entries) {
     const value = (raw[group] as Record<string, unknown>)[key];
-    origin[setting.env] = { group, display: display(setting, value), source: sources.get(setting.env)! };
+    settings[setting.env] = { group, display: display(setting, value), source: sources.get(setting.env)! };
   }
-  return deepFreeze(assemble(raw, expand, envFile, origin, parseVerbosity(argv)));
+  const unknown = unknownVariables(fileVars, env);
+  return deepFreeze(assemble(raw, expand, { envFile, settings, unknown }, parseVerbosity(argv)));
 }
 
 function crossChecks(
@@ -244,8 +246,7 @@ function keyOf<G extends GroupName>(group: G, setting: Setting<unknown>): keyof 
 function assemble(
   raw: RawValues,
   expand: (p: string) => string,
-  envFile: string | null,
-  settings: Record<string, SettingOrigin>,
+  origin: ConfigOrigin,
   verbosity: 0 | 1 | 2,
 ): MinerConfig {
   const { chain, wallet, storage, paths, pipeline, generation, monitoring, logging } = raw;
@@ -320,7 +321,7 @@ function assemble(
       checkpointDir: path.join(cacheDir, "checkpoints"),
       spoolDir: paths.spoolDir === null ? path.join(cacheDir, "spool") : expand(paths.spoolDir),
     },
-    origin: { envFile, settings },
+    origin,
   };
 }
 

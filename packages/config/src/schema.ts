@@ -36,8 +36,11 @@ const bool = (env: string, def: boolean, doc: string) => make<boolean>("grail-bo
 const oneOf = <const V extends string>(env: string, values: readonly V[], def: V, doc: string) =>
   make<V>("grail-enum", env, def, doc, { values });
 const text = (env: string, def: string, doc: string) => make<string>("grail-string", env, def, doc);
-const optText = (env: string, doc: string, extra: { sensitive?: boolean; maxLength?: number } = {}) =>
-  make<string | null>("grail-string", env, null, doc, { ...extra, nullable: true });
+const optText = (
+  env: string,
+  doc: string,
+  extra: { sensitive?: boolean; maxLength?: number; printableAscii?: boolean } = {},
+) => make<string | null>("grail-string", env, null, doc, { ...extra, nullable: true });
 const name = (env: string, def: string, doc: string) => make<string>("grail-name", env, def, doc);
 const dir = (env: string, def: string, doc: string) => make<string>("grail-path", env, def, doc);
 const optDir = (env: string, doc: string) =>
@@ -129,19 +132,18 @@ export const SCHEMA = {
   storage: {
     accountId: optText("R2_ACCOUNT_ID", "R2 account id (committed on chain: at most 32 characters)", {
       maxLength: 32,
+      printableAscii: true,
     }),
     bucketId: optText("R2_BUCKET_ID", "bucket the windows are uploaded to; must equal R2_ACCOUNT_ID"),
     readAccessKeyId: optText(
       "R2_READ_ACCESS_KEY_ID",
       "read-only key id (committed on chain: at most 32 characters)",
-      {
-        maxLength: 32,
-      },
+      { maxLength: 32, printableAscii: true },
     ),
     readSecretAccessKey: optText(
       "R2_READ_SECRET_ACCESS_KEY",
       "read-only secret (committed on chain so validators can read: at most 64 characters)",
-      { sensitive: true, maxLength: 64 },
+      { sensitive: true, maxLength: 64, printableAscii: true },
     ),
     writeAccessKeyId: optText("R2_WRITE_ACCESS_KEY_ID", "write key id (stays local)"),
     writeSecretAccessKey: optText("R2_WRITE_SECRET_ACCESS_KEY", "write secret (stays local)", {
@@ -196,7 +198,7 @@ export const SCHEMA = {
     proofSubprocess: bool(
       "GRAIL_PIPELINE_PROOF_SUBPROCESS",
       false,
-      "reference flag for persistent per-GPU proof processes; kept for .env compatibility",
+      "proof workers as child processes (always with several proof GPUs; also on the local network)",
     ),
     groupsPerBatch: int("GRAIL_PIPELINE_GROUPS_PER_BATCH", 1, "GRPO groups (×16 prompts) per generate call", {
       min: 1,

@@ -10,6 +10,7 @@ import type {
   WANDB_MODES,
   WANDB_RESUME,
 } from "./schema.js";
+import type { UnknownVariable } from "./unknown.js";
 
 export type Network = (typeof NETWORKS)[number];
 export type GenerationBackend = (typeof BACKENDS)[number];
@@ -153,6 +154,8 @@ export interface ConfigOrigin {
   readonly envFile: string | null;
   /** Per variable: where its value came from and how it prints. */
   readonly settings: Readonly<Record<string, SettingOrigin>>;
+  /** Variables that look like settings but are none (likely misspellings); configWarnings words them. */
+  readonly unknown: readonly UnknownVariable[];
 }
 
 /** The whole miner configuration: typed, validated and frozen. */

@@ -48,7 +48,7 @@ function layout(overrides: Partial<GpuLayoutSettings>): GpuLayoutSettings {
   };
 }
 
-function violation(settings: GpuLayoutSettings, visible: number): ProtocolViolationError {
+function violation(settings: GpuLayoutSettings, visible: number | null): ProtocolViolationError {
   try {
     checkGpuLayout(settings, visible);
   } catch (err) {
@@ -177,6 +177,34 @@ describe("invalid layouts raise ProtocolViolationError with the whole layout", (
       "GRAIL_PIPELINE_PROOF_ENGINE names GPU 6, which is not a proof GPU",
       FLASH_ATTN_REFUSAL,
     ]);
+  });
+
+  test("with the device count unknown, repeats, overlaps, stray engine entries and FLASH_ATTN are still refused", () => {
+    const err = violation(
+      layout({
+        tensorParallel: 2,
+        proofGpuIds: [1, 3, 3, 70],
+        proofEngine: { default: "native", perGpu: { 6: "torch" } },
+        proofFlashAttn: true,
+      }),
+      null,
+    );
+    expect(err.message).toContain(
+      "Pipeline GPU layout is invalid: visible GPUs unknown; generation TP=2 on [0,1]; proof [1,3,3,70] → ",
+    );
+    expect(err.details.problems).toEqual([
+      "proof GPU 1 overlaps generation",
+      "proof GPU 3 is listed twice",
+      "GRAIL_PIPELINE_PROOF_ENGINE names GPU 6, which is not a proof GPU",
+      FLASH_ATTN_REFUSAL,
+    ]);
+    // no range check without a count: GPU 70 may exist
+    expect(checkGpuLayout(layout({ proofGpuIds: [70, 2] }), null)).toEqual({
+      visibleDeviceCount: null,
+      generationGpus: [0],
+      proofGpus: [70, 2],
+      summary: "visible GPUs unknown; generation TP=1 on [0]; proof [70,2]",
+    });
   });
 
   test("a nonsensical device count is a programming error, not a layout problem", () => {

@@ -467,6 +467,39 @@ describe("storage", () => {
       ],
     ]);
   });
+
+  test("committed fields are printable ASCII without spaces, as the on-chain commitment requires", () => {
+    const err = configError({
+      R2_ACCOUNT_ID: "compte\u00e9",
+      R2_BUCKET_ID: "compte\u00e9",
+      R2_READ_ACCESS_KEY_ID: "cl\u00e9-de-lecture",
+      R2_READ_SECRET_ACCESS_KEY: "read secret",
+    });
+    const allowed =
+      "printable ASCII without spaces (the on-chain commitment carries it as 1 byte per character), at most";
+    expect(err.issues.map((i) => [i.variable, i.value, i.problem, i.allowed])).toEqual([
+      [
+        "R2_ACCOUNT_ID",
+        "compte\u00e9",
+        "has a non-ASCII character at position 7",
+        `${allowed} 32 characters`,
+      ],
+      [
+        "R2_READ_ACCESS_KEY_ID",
+        "cl\u00e9-de-lecture",
+        "has a non-ASCII character at position 3",
+        `${allowed} 32 characters`,
+      ],
+      ["R2_READ_SECRET_ACCESS_KEY", "[redacted]", "has a space at position 5", `${allowed} 64 characters`],
+    ]);
+    // the write pair stays local: any text is fine there
+    expect(
+      load({ R2_WRITE_ACCESS_KEY_ID: "cl\u00e9 locale", R2_WRITE_SECRET_ACCESS_KEY: "s" }).storage.write,
+    ).toEqual({
+      accessKeyId: "cl\u00e9 locale",
+      secretAccessKey: "s",
+    });
+  });
 });
 
 describe("pipeline lists and commands", () => {

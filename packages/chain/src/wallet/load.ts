@@ -82,8 +82,9 @@ async function decryptIfNeeded(
   const password = options.password ?? (fromEnv ? decodeBtwalletPassword(envName, fromEnv) : undefined);
   if (password === undefined || password === "") {
     throw new WalletError(
-      `hotkey ${file} is encrypted and no password was given. Provide it through the miner's hotkey password ` +
-        `setting or btwallet's variable ${envName}, or regenerate the hotkey unencrypted (btcli wallet regen_hotkey).`,
+      `hotkey ${file} is encrypted and no password was given: set ${envName} in the process environment ` +
+        "to the password in btwallet's encoding (base64 of the password XOR-ed with the variable's name), " +
+        "or regenerate the hotkey unencrypted (btcli wallet regen_hotkey).",
       { path: file, envName },
     );
   }
