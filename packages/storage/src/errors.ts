@@ -68,6 +68,15 @@ export class CheckpointNotFoundError extends StorageError {}
  */
 export class CheckpointIntegrityError extends StorageError {}
 
+/** A checkpoint's `metadata.json` has a field of the wrong type or shape; `details` names it. */
+export class CheckpointMetadataError extends CheckpointIntegrityError {}
+
+/**
+ * A name from checkpoint content (manifest entry, object key, index shard) would leave the
+ * directory it is joined to, or a symbolic link under that directory would carry a write outside.
+ */
+export class UnsafePathError extends CheckpointIntegrityError {}
+
 /** The weights reconstructed from a FULL base and DELTA chain do not hash to `weights_hash`. */
 export class WeightsHashMismatchError extends CheckpointIntegrityError {}
 

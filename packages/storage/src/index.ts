@@ -1,6 +1,7 @@
 export * from "./checkpoint-layout.js";
 export * from "./checkpoint-publish.js";
 export * from "./checkpoint-store.js";
+export * from "./contained-path.js";
 export * from "./dtype.js";
 export * from "./errors.js";
 export * from "./object-store.js";
