@@ -4,8 +4,7 @@
  * chains reconstructed and checked against the weights hash, and a local cache that is
  * only ever populated by atomic renames of fully verified directories.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { CHECKPOINT_PREFIX } from "@grail/protocol";
@@ -35,6 +34,7 @@ import {
   StorageError,
   WeightsHashMismatchError,
 } from "./errors.js";
+import { sha256File } from "./file-hash.js";
 import type { ObjectStoreClient } from "./object-store.js";
 import { loadStateDict, type StateDict, writeSafetensors } from "./safetensors.js";
 import { decodeSparseDelta } from "./sparse-codec.js";
@@ -62,13 +62,6 @@ const NON_WEIGHT_SKIP = new Set([
   "DELTA",
   "manifest.sig",
 ]);
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 8 * 1024 * 1024 }))
-    hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
 
 /**
  * Checks every manifest entry's sha256; returns the first problem or null when all match. An
