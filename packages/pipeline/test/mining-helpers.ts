@@ -323,7 +323,7 @@ export class MemorySink implements WindowSink {
   }
 
   async recoverSpool() {
-    return { retried: 0, uploaded: 0, discarded: 0 };
+    return { retried: 0, uploaded: 0, discarded: 0, quarantined: 0 };
   }
 
   async idle(): Promise<void> {}

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkWindowRows, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
@@ -7,7 +7,7 @@ import { createDualClients, readWindowFile, WindowUploader, windowObjectKey } fr
 import { startTestS3Server, type TestS3Server } from "@grail/storage/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageGroup, SpoolingWindowSink, WindowFileWriter, writerThreadPath } from "../src/index.js";
-import { aliceSigner, BLOCK_HASH, quietLogger, RANDOMNESS } from "./mining-helpers.js";
+import { aliceSigner, BLOCK_HASH, type Line, quietLogger, RANDOMNESS } from "./mining-helpers.js";
 
 const BUCKET = "minersink";
 const KEY = { id: "SINKWRITE01", secret: "sink-write-secret" };
@@ -168,6 +168,66 @@ describe("window sink: writer thread, spool and upload", () => {
     } finally {
       await s3.start();
     }
+    await sink.close();
+  });
+
+  it("says the spooled file was deleted when it gives up on it, not that it is kept", async () => {
+    const { uploader } = clients("spool-d");
+    const sink = new SpoolingWindowSink({ writer: WindowFileWriter.create("inline"), uploader });
+    const { signer, groups } = await rows(390, 1);
+    sink.add(390, groups[0]!);
+    // The seal finished after the window's deadline: the file is dropped at once.
+    const outcome = await sink.publish(390, {
+      hotkey: signer.ss58,
+      deadlineMs: Date.now() - 1,
+      timestampSeconds: 3,
+    });
+    expect(outcome.status).toBe("failed");
+    expect(await readdir(uploader.spoolDir)).toEqual([]);
+    expect(outcome.error).not.toMatch(/kept|for a retry/);
+    expect(outcome.error).toMatch(/the spooled file \S+ was deleted/);
+    await sink.close();
+  });
+
+  it("quarantines a corrupt file left in the spool at start instead of uploading it, and logs where", async () => {
+    const { writer, uploader } = clients("spool-e");
+    const { signer, groups } = await rows(420, 1);
+    // An earlier process sealed the file and its sidecar, then died before the upload.
+    const crashed = new WindowUploader({
+      writer,
+      spoolDir: uploader.spoolDir,
+      now: () => Date.now() + 120_000,
+    });
+    await crashed
+      .uploadWindow({
+        rows: groups[0]!,
+        hotkey: signer.ss58,
+        windowStart: 420,
+        deadlineMs: Date.now() + 60_000,
+      })
+      .catch(() => undefined);
+    const name = `${signer.ss58}-window-420.parquet`;
+    const bytes = await readFile(join(uploader.spoolDir, name));
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await writeFile(join(uploader.spoolDir, name), bytes);
+
+    const lines: Line[] = [];
+    const sink = new SpoolingWindowSink({
+      writer: WindowFileWriter.create("inline"),
+      uploader,
+      logger: quietLogger(lines),
+    });
+    const recovered = await sink.recoverSpool();
+    expect(await writer.head(windowObjectKey(signer.ss58, 420))).toBeNull();
+    expect(recovered).toMatchObject({ retried: 1, uploaded: 0, quarantined: 1 });
+    const line = lines.find((l) => l.level === "warn" && l.message.includes("quarantined"));
+    expect(line?.fields).toMatchObject({
+      window: 420,
+      quarantined: join(uploader.spoolDir, "quarantine", name),
+    });
+    expect(String(line?.fields?.error)).toMatch(/sha256/);
+    expect(existsSync(join(uploader.spoolDir, "quarantine", name))).toBe(true);
+    expect(await readdir(uploader.spoolDir)).toEqual(["quarantine"]);
     await sink.close();
   });
 });

@@ -2,6 +2,8 @@
  * Trainer checkpoint layout, metadata and retention (spec/miner-pipeline.md §6.1–§6.3, §6.8).
  */
 import { CHECKPOINT_PREFIX, WINDOW_LENGTH } from "@grail/protocol";
+import { unsafeNameReason } from "./contained-path.js";
+import { CheckpointMetadataError } from "./errors.js";
 
 export type CheckpointType = "FULL" | "DELTA";
 
@@ -75,36 +77,97 @@ export interface CheckpointMetadata {
   thinking_mode: string | null;
 }
 
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const HEX = /^[0-9a-fA-F]+$/;
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  const t = typeof value;
+  return t === "object" || t === "undefined" ? `an ${t}` : `a ${t}`;
+}
+
+/**
+ * `metadata.json` (§6.2) checked field by field: a missing key or JSON null takes the reference's
+ * default, any other value must have the field's type. Nothing is coerced: a trainer publish with
+ * `env_id: 7` or `window: "30"` is refused with CheckpointMetadataError naming the field, its value
+ * and what is allowed. `generation_params` values are left to the sampling policy's rules (§3.5).
+ */
 export function parseCheckpointMetadata(
   payload: Record<string, unknown>,
   window: number,
   defaultType: CheckpointType,
 ): CheckpointMetadata {
-  const num = (v: unknown): number | null => (typeof v === "number" && Number.isFinite(v) ? v : null);
-  const obj = (v: unknown): Record<string, unknown> =>
-    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-  const type =
-    payload.checkpoint_type === "DELTA" || payload.checkpoint_type === "FULL"
-      ? payload.checkpoint_type
-      : defaultType;
+  const source = checkpointMetadataKey(window, defaultType);
+  const refuse = (field: string, value: unknown, allowed: string): never => {
+    throw new CheckpointMetadataError(
+      `${source}: ${field} is ${JSON.stringify(value) ?? String(value)} (${describe(value)}); allowed: ${allowed}. ` +
+        "The trainer's publish is malformed; this checkpoint is not used until it is republished",
+      { key: source, field, value, allowed },
+    );
+  };
+  if (typeof payload !== "object" || payload === null || Array.isArray(payload)) {
+    refuse("metadata.json", payload, "a JSON object");
+  }
+  const given = (field: string): unknown => payload[field] ?? undefined;
+  const int = (field: string): number | null => {
+    const v = given(field);
+    if (v === undefined) return null;
+    if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return v;
+    return refuse(field, v, "a non-negative integer or null");
+  };
+  const str = (field: string, pattern?: RegExp, allowed = "a string or null"): string | null => {
+    const v = given(field);
+    if (v === undefined) return null;
+    if (typeof v === "string" && (!pattern || pattern.test(v))) return v;
+    return refuse(field, v, allowed);
+  };
+  const obj = (field: string): Record<string, unknown> => {
+    const v = given(field);
+    if (v === undefined) return {};
+    if (typeof v === "object" && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
+    return refuse(field, v, "an object or null");
+  };
+
+  const ownWindow = int("window") ?? window;
+  if (ownWindow !== window) {
+    throw new CheckpointMetadataError(
+      `${source}: window is ${ownWindow} but it was published under checkpoint-${window}; ` +
+        "the trainer's publish is malformed, this checkpoint is not used until it is republished",
+      { key: source, field: "window", value: ownWindow, allowed: window },
+    );
+  }
+  const type = given("checkpoint_type") ?? defaultType;
+  if (type !== "FULL" && type !== "DELTA") refuse("checkpoint_type", type, '"FULL" or "DELTA"');
   const manifest: Record<string, string> = {};
-  for (const [k, v] of Object.entries(obj(payload.file_manifest))) if (typeof v === "string") manifest[k] = v;
+  for (const [name, sha] of Object.entries(obj("file_manifest"))) {
+    const field = `file_manifest[${JSON.stringify(name)}]`;
+    const unsafe = unsafeNameReason(name);
+    if (unsafe !== null)
+      refuse(`${field} name`, name, `a relative file name inside the checkpoint (${unsafe})`);
+    if (typeof sha !== "string" || !SHA256_HEX.test(sha))
+      refuse(field, sha, "a sha256 digest (64 lowercase hex digits)");
+    manifest[name] = sha as string;
+  }
+  const createdAt = given("created_at") ?? 0;
+  if (typeof createdAt !== "number" || !Number.isFinite(createdAt))
+    refuse("created_at", createdAt, "a finite number");
   return {
-    window: num(payload.window) ?? window,
-    parent_window: num(payload.parent_window),
+    window: ownWindow,
+    parent_window: int("parent_window"),
     file_manifest: manifest,
-    training_config: obj(payload.training_config),
-    git_commit: typeof payload.git_commit === "string" ? payload.git_commit : "unknown",
-    created_at: Number(payload.created_at ?? 0) || 0,
-    model_name: typeof payload.model_name === "string" ? payload.model_name : "no_name",
-    checkpoint_type: type,
-    prev_window: num(payload.prev_window),
-    anchor_window: num(payload.anchor_window),
-    weights_hash: typeof payload.weights_hash === "string" ? payload.weights_hash : null,
-    env_id: typeof payload.env_id === "string" ? payload.env_id : null,
-    env_params: obj(payload.env_params),
-    generation_params: obj(payload.generation_params) as CheckpointMetadata["generation_params"],
-    thinking_mode: typeof payload.thinking_mode === "string" ? payload.thinking_mode : null,
+    training_config: obj("training_config"),
+    git_commit: str("git_commit", undefined, "a string") ?? "unknown",
+    created_at: createdAt as number,
+    model_name: str("model_name", undefined, "a string") ?? "no_name",
+    checkpoint_type: type as CheckpointType,
+    prev_window: int("prev_window"),
+    anchor_window: int("anchor_window"),
+    weights_hash: str("weights_hash", HEX, "a hex string or null"),
+    env_id: str("env_id"),
+    env_params: obj("env_params"),
+    generation_params: obj("generation_params") as CheckpointMetadata["generation_params"],
+    thinking_mode: str("thinking_mode"),
   };
 }
 

@@ -4,8 +4,7 @@
  * chains reconstructed and checked against the weights hash, and a local cache that is
  * only ever populated by atomic renames of fully verified directories.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { CHECKPOINT_PREFIX } from "@grail/protocol";
@@ -26,6 +25,7 @@ import {
   type ReadyMarker,
   type RetentionPolicy,
 } from "./checkpoint-layout.js";
+import { containedPath, containedPathNoLinks } from "./contained-path.js";
 import {
   CheckpointIntegrityError,
   CheckpointNotFoundError,
@@ -34,6 +34,7 @@ import {
   StorageError,
   WeightsHashMismatchError,
 } from "./errors.js";
+import { sha256File } from "./file-hash.js";
 import type { ObjectStoreClient } from "./object-store.js";
 import { loadStateDict, type StateDict, writeSafetensors } from "./safetensors.js";
 import { decodeSparseDelta } from "./sparse-codec.js";
@@ -62,22 +63,18 @@ const NON_WEIGHT_SKIP = new Set([
   "manifest.sig",
 ]);
 
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 8 * 1024 * 1024 }))
-    hash.update(chunk as Buffer);
-  return hash.digest("hex");
-}
-
-/** Checks every manifest entry's sha256; returns the first problem or null when all match. */
+/**
+ * Checks every manifest entry's sha256; returns the first problem or null when all match. An
+ * entry reached through a symbolic link does not count: the cache holds only its own files.
+ */
 export async function verifyManifest(dir: string, manifest: Record<string, string>): Promise<string | null> {
   for (const [name, expected] of Object.entries(manifest)) {
-    const path = join(dir, name);
     try {
+      const path = await containedPathNoLinks(dir, name, "manifest entry");
       const actual = await sha256File(path);
       if (actual !== expected) return `${name}: sha256 ${actual} != manifest ${expected}`;
-    } catch {
-      return `${name}: missing`;
+    } catch (err) {
+      return `${name}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (err as Error).message}`;
     }
   }
   return null;
@@ -274,7 +271,14 @@ export class CheckpointStore {
       Object.entries(meta.file_manifest).map(([name, expected]) =>
         queue.add(async () => {
           const key = `${prefix}/${name}`;
-          const stagePath = join(staging, name);
+          const what = `checkpoint-${meta.window} ${type} manifest entry`;
+          // Staging outlives the process (resumable downloads): a link planted there must not be written through.
+          const stagePath = await containedPathNoLinks(
+            this.cacheRoot,
+            relative(this.cacheRoot, containedPath(staging, name, what)),
+            what,
+            [".part", ".part.json", ".gunzip"],
+          );
           try {
             await this.reader.downloadToFile(key, stagePath);
           } catch (err) {
@@ -296,7 +300,7 @@ export class CheckpointStore {
               { window: meta.window, key, expected, actual },
             );
           }
-          const target = join(dir, name);
+          const target = await containedPathNoLinks(dir, name, what);
           await mkdir(dirname(target), { recursive: true });
           await rename(stagePath, target);
         }),
@@ -341,7 +345,11 @@ export class CheckpointStore {
           queue.add(async () => {
             let rel = o.key.slice(prefix.length);
             if (rel.endsWith(".gz")) rel = rel.slice(0, -3);
-            const target = join(dir, rel);
+            const target = await containedPathNoLinks(
+              dir,
+              rel,
+              `checkpoint-${window} object ${o.key} as local file`,
+            );
             await mkdir(dirname(target), { recursive: true });
             await writeFile(target, (await this.reader.download(`${prefix}${rel}`)).bytes);
           }),

@@ -46,7 +46,7 @@ export class UploadDeadlineError extends StorageError {
     super(
       `upload of s3://${bucket}/${key} did not complete before its deadline ${new Date(deadlineMs).toISOString()} ` +
         `after ${attempts} attempt(s); the object store is unreachable or too slow. ` +
-        `Check R2_ENDPOINT_URL/network; the window file stays in the spool for a retry while its deadline allows`,
+        "Check R2_ENDPOINT_URL and the network",
       { bucket, key, deadlineMs, attempts },
       options,
     );
@@ -59,6 +59,9 @@ export class WindowFileSizeError extends StorageError {}
 /** A window Parquet file could not be written or read back in the expected shape. */
 export class WindowFileFormatError extends StorageError {}
 
+/** A spooled window file no longer matches its sidecar (size, sha256, footer, row count). */
+export class SpoolFileCorruptError extends StorageError {}
+
 /** A checkpoint cannot be found, is not READY, or its metadata is missing. */
 export class CheckpointNotFoundError extends StorageError {}
 
@@ -67,6 +70,15 @@ export class CheckpointNotFoundError extends StorageError {}
  * delta structure, weights hash). Such content is never installed in the cache.
  */
 export class CheckpointIntegrityError extends StorageError {}
+
+/** A checkpoint's `metadata.json` has a field of the wrong type or shape; `details` names it. */
+export class CheckpointMetadataError extends CheckpointIntegrityError {}
+
+/**
+ * A name from checkpoint content (manifest entry, object key, index shard) would leave the
+ * directory it is joined to, or a symbolic link under that directory would carry a write outside.
+ */
+export class UnsafePathError extends CheckpointIntegrityError {}
 
 /** The weights reconstructed from a FULL base and DELTA chain do not hash to `weights_hash`. */
 export class WeightsHashMismatchError extends CheckpointIntegrityError {}

@@ -1,8 +1,10 @@
 export * from "./checkpoint-layout.js";
 export * from "./checkpoint-publish.js";
 export * from "./checkpoint-store.js";
+export * from "./contained-path.js";
 export * from "./dtype.js";
 export * from "./errors.js";
+export * from "./file-hash.js";
 export * from "./object-store.js";
 export * from "./retry.js";
 export * from "./safetensors.js";
@@ -10,5 +12,6 @@ export * from "./sparse-codec.js";
 export * from "./transfer-plan.js";
 export * from "./weights.js";
 export * from "./window-file.js";
+export * from "./window-spool.js";
 export * from "./window-upload.js";
 export * from "./zstd.js";

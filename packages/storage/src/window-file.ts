@@ -843,6 +843,31 @@ export async function readWindowFile(source: Uint8Array | string): Promise<Windo
   }
 }
 
+/** The footer only: row count and key/value metadata, without reading any row. */
+export async function readWindowFileFooter(
+  path: string,
+): Promise<{ rows: number; metadata: Record<string, string> }> {
+  let reader: Awaited<ReturnType<typeof parquet.ParquetReader.openFile>>;
+  try {
+    reader = await parquet.ParquetReader.openFile(path);
+  } catch (err) {
+    throw new WindowFileFormatError(
+      `${path} has no readable Parquet footer: ${(err as Error).message}`,
+      { path },
+      { cause: err },
+    );
+  }
+  try {
+    const metadata: Record<string, string> = {};
+    for (const kv of reader.metadata?.key_value_metadata ?? []) {
+      if (kv.key !== undefined && kv.value !== undefined && kv.value !== null) metadata[kv.key] = kv.value;
+    }
+    return { rows: Number(reader.getRowCount()), metadata };
+  } finally {
+    await reader.close();
+  }
+}
+
 function fromParquetRow(raw: Record<string, unknown>, index: number, where: string): RolloutRecord {
   const field = (obj: Record<string, unknown>, name: string, path: string): unknown => {
     const v = obj[name];

@@ -1,45 +1,70 @@
 /**
  * Window upload with a local spool (spec/miner-pipeline.md §3.11, §7.2).
  *
- * The Parquet file is written to `<spoolDir>/<key basename>` first, with a small JSON
- * sidecar recording its object key and deadline. The spool file is deleted only once a
- * HEAD on the uploaded object reports the same size; when the upload fails the file
- * stays, so the miner can retry it (`retryPending`) while the window's deadline allows.
+ * The Parquet file is written to `<spoolDir>/<key basename>` first, with a JSON sidecar
+ * recording its object key, deadline, size, rows and sha256 (window-spool.ts). The spool file is
+ * deleted only once a HEAD on the uploaded object reports the same size and ETag; when the upload
+ * fails the file stays, so the miner can retry it (`retryPending`) while the window's deadline
+ * allows. An uploaded object that fails that check is deleted from the bucket, so a validator
+ * never reads it; a spooled file found after a restart is verified before it is uploaded.
  */
-import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { RolloutRecord } from "@grail/protocol";
 import { MAX_ROLLOUT_FILE_SIZE_BYTES, MIN_ROLLOUT_FILE_SIZE_BYTES } from "@grail/protocol";
-import { StorageError, TransferError, UploadDeadlineError, WindowFileSizeError } from "./errors.js";
+import {
+  SpoolFileCorruptError,
+  StorageError,
+  TransferError,
+  UploadDeadlineError,
+  WindowFileSizeError,
+} from "./errors.js";
 import type { ObjectStoreClient } from "./object-store.js";
 import { type WindowFileCodec, windowFileMetadata, windowObjectKey, writeWindowFile } from "./window-file.js";
+import {
+  quarantineSpoolFile,
+  readSpoolEntries,
+  type SpoolEntry,
+  sealSpoolEntry,
+  sidecarPath,
+  verifySpoolEntry,
+} from "./window-spool.js";
 
-/** The upload failed; the file is still in the spool at `spoolPath`. */
+/**
+ * The upload failed. The message says what became of the object in the bucket and of the local
+ * file: kept at `spoolPath` (retryable while the deadline allows) or moved to `quarantinedPath`.
+ */
 export class WindowUploadError extends StorageError {
+  /** The failure and the bucket's side of it, without the local file's fate (for callers that then delete it). */
+  readonly summary: string;
+
   constructor(
     readonly key: string,
     readonly spoolPath: string,
     readonly deadlinePassed: boolean,
     cause: unknown,
+    /** What became of the object in the bucket, as a clause. */
+    readonly remote: string = "the store keeps no partial object",
+    /** Where the local file was moved after failing verification; null while it is at spoolPath. */
+    readonly quarantinedPath: string | null = null,
   ) {
-    super(
-      `window file ${key} was not uploaded (${(cause as Error)?.message ?? String(cause)}); ` +
-        `it is kept at ${spoolPath}${deadlinePassed ? " but its deadline has passed" : " for a retry before its deadline"}`,
-      { key, spoolPath, deadlinePassed },
-      { cause },
-    );
+    const summary = `window file ${key} was not uploaded (${(cause as Error)?.message ?? String(cause)}); ${remote}`;
+    const local = quarantinedPath
+      ? `the local file failed verification and was moved to ${quarantinedPath}`
+      : deadlinePassed
+        ? `the local file is still at ${spoolPath} but its deadline has passed`
+        : `the local file is kept at ${spoolPath} for a retry before its deadline`;
+    super(`${summary}; ${local}`, { key, spoolPath, deadlinePassed, quarantinedPath }, { cause });
+    this.summary = summary;
+  }
+
+  /** Another attempt can succeed: the local file is intact and the deadline has not passed. */
+  get retryable(): boolean {
+    return !this.deadlinePassed && this.quarantinedPath === null;
   }
 }
 
-export interface SpoolEntry {
-  /** The Parquet file in the spool directory. */
-  path: string;
-  key: string;
-  hotkey: string;
-  windowStart: number;
-  deadlineMs: number;
-  size: number;
-}
+export type { SpoolEntry };
 
 export interface WindowUploadResult {
   key: string;
@@ -118,39 +143,72 @@ export class WindowUploader {
         { key, size, min: this.minFileBytes, max: this.maxFileBytes },
       );
     }
-    const entry: SpoolEntry = {
-      path,
-      key,
+    const entry = await this.addToSpool(path, {
       hotkey: input.hotkey,
       windowStart: input.windowStart,
       deadlineMs: input.deadlineMs,
-      size,
-    };
-    await writeFile(sidecarPath(path), JSON.stringify(entry));
+      rows: input.rows.length,
+    });
     const result = await this.uploadSpooled(entry);
     return { ...result, durationMs: this.now() - started };
   }
 
-  /** Uploads one spooled file and removes it once the store confirms the object. */
-  async uploadSpooled(entry: SpoolEntry): Promise<WindowUploadResult> {
+  /**
+   * Records a window file sealed at `path` (in the spool directory) for upload: its size, rows and
+   * sha256 go to the sidecar, which is how a restarted miner finds and checks it.
+   */
+  async addToSpool(
+    path: string,
+    input: { hotkey: string; windowStart: number; deadlineMs: number; rows: number },
+  ): Promise<SpoolEntry> {
+    return sealSpoolEntry(path, input);
+  }
+
+  /**
+   * Uploads one spooled file and removes it once the store confirms the object. The local file's
+   * size is checked first; `verify` checks it fully against its sidecar (sha256, footer, rows),
+   * which a file found after a restart needs. A file that fails is quarantined, not uploaded.
+   */
+  async uploadSpooled(entry: SpoolEntry, opts: { verify?: boolean } = {}): Promise<WindowUploadResult> {
     const started = this.now();
+    let remote = "nothing was sent to the bucket";
     try {
       if (this.now() >= entry.deadlineMs) {
         throw new UploadDeadlineError(this.writer.bucket, entry.key, entry.deadlineMs, 0);
       }
+      if (opts.verify) await verifySpoolEntry(entry);
+      else {
+        const size = (await stat(entry.path)).size;
+        if (size !== entry.size) {
+          throw new SpoolFileCorruptError(
+            `spooled file ${entry.path} failed verification: it is ${size} bytes, ${entry.size} were sealed`,
+            { path: entry.path, key: entry.key },
+          );
+        }
+      }
+      remote = "the store keeps no partial object";
       const up = await this.writer.uploadFile(entry.path, entry.key, {
         deadlineMs: entry.deadlineMs,
         contentType: "application/octet-stream",
       });
+      remote = `the object s3://${this.writer.bucket}/${entry.key} was uploaded but could not be checked; a retry overwrites it`;
       const head = await this.writer.head(entry.key, {
         deadlineMs: Math.max(entry.deadlineMs, this.now() + 10_000),
       });
-      if (!head || head.size !== entry.size) {
-        throw new TransferError(
-          `upload of ${entry.key} not confirmed: HEAD reports ${head ? `${head.size} bytes` : "no object"}, ` +
-            `expected ${entry.size}`,
-          { key: entry.key, expected: entry.size, actual: head?.size ?? null },
-        );
+      const problem = !head
+        ? "HEAD reports no object"
+        : head.size !== entry.size
+          ? `HEAD reports ${head.size} bytes, expected ${entry.size}`
+          : head.etag && up.etag && unquote(head.etag) !== unquote(up.etag)
+            ? `HEAD reports ETag ${head.etag}, the upload returned ${up.etag}`
+            : null;
+      if (!head || problem !== null) {
+        remote = head ? await this.deleteUnconfirmed(entry.key) : "the bucket holds no object under that key";
+        throw new TransferError(`upload of ${entry.key} not confirmed: ${problem}`, {
+          key: entry.key,
+          expected: entry.size,
+          actual: head?.size ?? null,
+        });
       }
       await rm(entry.path, { force: true });
       await rm(sidecarPath(entry.path), { force: true });
@@ -164,40 +222,50 @@ export class WindowUploader {
         durationMs: this.now() - started,
       };
     } catch (err) {
-      throw new WindowUploadError(entry.key, entry.path, this.now() >= entry.deadlineMs, err);
+      const quarantined =
+        err instanceof SpoolFileCorruptError
+          ? await quarantineSpoolFile(this.spoolDir, entry.path, this.now())
+          : null;
+      throw new WindowUploadError(
+        entry.key,
+        entry.path,
+        this.now() >= entry.deadlineMs,
+        err,
+        remote,
+        quarantined,
+      );
     }
   }
 
-  /** Spooled files whose upload has not been confirmed, oldest window first. */
-  async pendingSpool(): Promise<Array<SpoolEntry & { expired: boolean }>> {
-    let names: string[];
+  /** Deletes an object that failed the post-upload check, so no validator reads it; returns what happened. */
+  private async deleteUnconfirmed(key: string): Promise<string> {
+    const where = `s3://${this.writer.bucket}/${key}`;
     try {
-      names = await readdir(this.spoolDir);
-    } catch {
-      return [];
+      await this.writer.delete(key);
+      return `the object ${where} was deleted`;
+    } catch (err) {
+      return `the object ${where} could not be deleted (${(err as Error).message}) and may still be in the bucket`;
     }
-    const out: Array<SpoolEntry & { expired: boolean }> = [];
-    for (const name of names) {
-      if (!name.endsWith(".parquet.json")) continue;
-      try {
-        const entry = JSON.parse(await readFile(join(this.spoolDir, name), "utf8")) as SpoolEntry;
-        await stat(entry.path);
-        out.push({ ...entry, expired: this.now() >= entry.deadlineMs });
-      } catch {
-        // A sidecar without its file (or unreadable) is debris from a crash mid-cleanup.
-        await rm(join(this.spoolDir, name), { force: true });
-      }
-    }
-    return out.sort((a, b) => a.windowStart - b.windowStart);
   }
 
-  /** Retries every pending file whose deadline has not passed; returns per-file outcomes. */
+  /** Spooled files whose upload has not been confirmed, oldest window first (not yet verified). */
+  async pendingSpool(): Promise<Array<SpoolEntry & { expired: boolean }>> {
+    const entries = await readSpoolEntries(this.spoolDir);
+    return entries
+      .map((e) => ({ ...e, expired: this.now() >= e.deadlineMs }))
+      .sort((a, b) => a.windowStart - b.windowStart);
+  }
+
+  /**
+   * Verifies and uploads every pending file whose deadline has not passed (files left by an
+   * earlier process); returns per-file outcomes. A file that fails verification is quarantined.
+   */
   async retryPending(): Promise<Array<{ entry: SpoolEntry; result?: WindowUploadResult; error?: unknown }>> {
     const outcomes: Array<{ entry: SpoolEntry; result?: WindowUploadResult; error?: unknown }> = [];
     for (const entry of await this.pendingSpool()) {
       if (entry.expired) continue;
       try {
-        outcomes.push({ entry, result: await this.uploadSpooled(entry) });
+        outcomes.push({ entry, result: await this.uploadSpooled(entry, { verify: true }) });
       } catch (error) {
         outcomes.push({ entry, error });
       }
@@ -216,6 +284,6 @@ export class WindowUploader {
   }
 }
 
-function sidecarPath(path: string): string {
-  return `${path}.json`;
+function unquote(etag: string): string {
+  return etag.replace(/^"|"$/g, "").toLowerCase();
 }

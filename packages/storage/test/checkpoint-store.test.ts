@@ -309,7 +309,7 @@ describe("CheckpointStore against s3rver", () => {
     const key = `${checkpointSubPrefix(180, "FULL")}/metadata.json`;
     await clients.writer.putBytes(
       key,
-      Buffer.from(JSON.stringify({ window: 180, file_manifest: { "x.bin": "00" } })),
+      Buffer.from(JSON.stringify({ window: 180, file_manifest: { "x.bin": "0".repeat(64) } })),
     );
     await expect(newStore("notready").getCheckpoint(180)).rejects.toBeInstanceOf(CheckpointNotFoundError);
   });

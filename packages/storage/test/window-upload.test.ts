@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { existsSync, statSync, truncateSync } from "node:fs";
+import { mkdtemp, readdir, rm, stat, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -143,6 +144,67 @@ describe("WindowUploader", () => {
     expect(await uploader.pendingSpool()).toEqual([]);
     const back = await readWindowFile((await reader.download(res.key)).bytes);
     expect(back.rows.length).toBe(rows.length);
+  });
+
+  it("recovery quarantines a spooled file that no longer matches its sidecar and uploads nothing", async () => {
+    const { writer, uploader } = setup("recover-corrupt");
+    // A process that sealed the file and its sidecar, then died before uploading it.
+    const crashed = new WindowUploader({
+      writer,
+      spoolDir: uploader.spoolDir,
+      now: () => Date.now() + 120_000,
+    });
+    const rows = makeWindowRows({ windowStart: 150, groups: 2 });
+    const first = await crashed
+      .uploadWindow({ rows, hotkey: SAMPLE_HOTKEY, windowStart: 150, deadlineMs: Date.now() + 60_000 })
+      .catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(WindowUploadError);
+    const name = `${SAMPLE_HOTKEY}-window-150.parquet`;
+    const path = join(uploader.spoolDir, name);
+    await truncate(path, Math.floor((await stat(path)).size / 2));
+
+    const outcomes = await uploader.retryPending();
+    expect(await writer.head(windowObjectKey(SAMPLE_HOTKEY, 150))).toBeNull();
+    expect(outcomes).toHaveLength(1);
+    const err = outcomes[0]!.error as WindowUploadError;
+    expect(err).toBeInstanceOf(WindowUploadError);
+    expect(err.quarantinedPath).toBe(join(uploader.spoolDir, "quarantine", name));
+    expect(err.message).toMatch(/failed verification .*and was moved to .*quarantine/);
+    expect(existsSync(err.quarantinedPath!)).toBe(true);
+    expect(existsSync(`${err.quarantinedPath}.json`)).toBe(true);
+    expect(await uploader.pendingSpool()).toEqual([]);
+  });
+
+  it("deletes an uploaded object whose HEAD size disagrees and says what happened to both copies", async () => {
+    const { writer, uploader } = setup("head-mismatch");
+    const key = windowObjectKey(SAMPLE_HOTKEY, 180);
+    // The store persists half the object (what R2 would report after a broken write).
+    const stored = join(server.dir, BUCKET, `${key}._S3rver_object`);
+    let truncated = false;
+    server.onRequest = (r) => {
+      if (!truncated && r.method === "HEAD" && r.path.endsWith(key) && existsSync(stored)) {
+        truncateSync(stored, Math.floor(statSync(stored).size / 2));
+        truncated = true;
+      }
+      return undefined;
+    };
+    const rows = makeWindowRows({ windowStart: 180, groups: 2 });
+    const err = await uploader
+      .uploadWindow({ rows, hotkey: SAMPLE_HOTKEY, windowStart: 180, deadlineMs: Date.now() + 30_000 })
+      .catch((e: unknown) => e);
+    server.onRequest = undefined;
+    expect(truncated).toBe(true);
+    expect(await writer.head(key)).toBeNull();
+    expect(err).toBeInstanceOf(WindowUploadError);
+    const message = (err as Error).message;
+    expect(message).toMatch(/HEAD reports \d+ bytes, expected \d+/);
+    expect(message).toMatch(/the object s3:\/\/minerbucket\/\S+ was deleted/);
+    expect(message).toMatch(/the local file is kept at \S+ for a retry before its deadline/);
+    // The kept file goes up whole on the retry.
+    const [entry] = await uploader.pendingSpool();
+    const res = await uploader.uploadSpooled(entry!);
+    expect((await writer.head(key))?.size).toBe(res.size);
+    expect(await uploader.pendingSpool()).toEqual([]);
   });
 
   it("refuses files outside the validator's size bounds", async () => {

@@ -1,4 +1,4 @@
-import { rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Logger } from "@grail/log";
 import {
@@ -48,8 +48,11 @@ export interface WindowSink {
     windowStart: number,
     input: { hotkey: string; deadlineMs: number; timestampSeconds: number },
   ): Promise<WindowUploadOutcome>;
-  /** Retries spooled files left by an earlier run whose deadline has not passed, drops the rest. */
-  recoverSpool(): Promise<{ retried: number; uploaded: number; discarded: number }>;
+  /**
+   * Verifies and uploads spooled files left by an earlier run whose deadline has not passed (a
+   * file that fails verification is quarantined), drops the rest.
+   */
+  recoverSpool(): Promise<{ retried: number; uploaded: number; discarded: number; quarantined: number }>;
   /** Resolves when no background retry is running. */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -71,7 +74,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * The window file goes to the uploader's spool (written by the writer thread), then to the
  * miner's bucket. A failed upload is a failure (never counted as success) and the spooled file is
  * kept and retried in the background until the window's deadline, then removed: validators
- * ignore late files.
+ * ignore late files. A spooled file that no longer matches what was sealed is quarantined by the
+ * uploader and not retried. Every error says what became of the spooled file.
  */
 export class SpoolingWindowSink implements WindowSink {
   private readonly retries = new Set<Promise<unknown>>();
@@ -143,40 +147,46 @@ export class SpoolingWindowSink implements WindowSink {
         error: `window file is ${written.size} bytes, outside the [${MIN_ROLLOUT_FILE_SIZE_BYTES}, ${MAX_ROLLOUT_FILE_SIZE_BYTES}] validators accept; not uploaded`,
       });
     }
-    const entry: SpoolEntry = {
-      path,
-      key,
-      hotkey: input.hotkey,
-      windowStart,
-      // Whole milliseconds: the store's timers refuse fractions.
-      deadlineMs: Math.floor(input.deadlineMs),
-      size: written.size,
-    };
-    // The uploader's sidecar: a restarted miner finds the file with pendingSpool().
-    await writeFile(`${path}.json`, JSON.stringify(entry));
+    let entry: SpoolEntry;
+    try {
+      // Its sidecar (size, rows, sha256) is how a restarted miner finds and checks the file.
+      entry = await uploader.addToSpool(path, {
+        hotkey: input.hotkey,
+        windowStart,
+        // Whole milliseconds: the store's timers refuse fractions.
+        deadlineMs: Math.floor(input.deadlineMs),
+        rows: written.rows,
+      });
+    } catch (err) {
+      await rm(path, { force: true });
+      return this.settled({
+        ...common,
+        status: "failed",
+        durationMs: this.now() - started,
+        error: `window file ${key} could not be recorded in the spool (${(err as Error).message}); the spooled file ${path} was deleted`,
+      });
+    }
     try {
       await uploader.uploadSpooled(entry);
       return this.settled({ ...common, status: "uploaded", durationMs: this.now() - started });
     } catch (err) {
-      const message = (err as Error).message;
       const first: Omit<WindowUploadOutcome, "final" | "retrying"> = {
         ...common,
         status: "failed",
         durationMs: this.now() - started,
-        error: message,
+        error: (err as Error).message,
       };
-      if (!(err instanceof WindowUploadError) || err.deadlinePassed || this.closed) {
-        await this.dropSpooled(entry);
-        return this.settled(first);
+      if (!(err instanceof WindowUploadError) || !err.retryable || this.closed) {
+        return this.settled({ ...first, error: await this.giveUp(entry, err) });
       }
       this.options.logger?.warn("window upload failed; the spooled file is retried until the deadline", {
         window: windowStart,
         key,
         spool: path,
         deadlineInMs: entry.deadlineMs - this.now(),
-        error: message,
+        error: err.message,
       });
-      const final = this.retryUntilDeadline(entry, first, started);
+      const final = this.retryUntilDeadline(entry, first, started, err);
       return { ...first, retrying: true, final };
     }
   }
@@ -191,10 +201,11 @@ export class SpoolingWindowSink implements WindowSink {
     entry: SpoolEntry,
     first: Omit<WindowUploadOutcome, "final" | "retrying">,
     started: number,
+    firstError: WindowUploadError,
   ): Promise<WindowUploadOutcome> {
     const interval = this.options.retryIntervalMs ?? 2_000;
     const run = (async (): Promise<WindowUploadOutcome> => {
-      let lastError = first.error;
+      let last: unknown = firstError;
       while (!this.closed && this.now() < entry.deadlineMs) {
         // Near the deadline, retry more often: a store back with a second to spare still counts.
         const left = entry.deadlineMs - this.now();
@@ -210,14 +221,16 @@ export class SpoolingWindowSink implements WindowSink {
           });
           return this.settled(ok);
         } catch (err) {
-          lastError = (err as Error).message;
+          last = err;
+          if (!(err instanceof WindowUploadError) || !err.retryable) break;
         }
       }
-      await this.dropSpooled(entry);
+      const quarantined = last instanceof WindowUploadError && last.quarantinedPath !== null;
+      const text = await this.giveUp(entry, last);
       return this.settled({
         ...first,
         durationMs: this.now() - started,
-        error: `not uploaded before the deadline: ${lastError}`,
+        error: quarantined ? text : `not uploaded before the deadline: ${text}`,
       });
     })();
     this.retries.add(run);
@@ -225,25 +238,79 @@ export class SpoolingWindowSink implements WindowSink {
     return run;
   }
 
-  private async dropSpooled(entry: SpoolEntry): Promise<void> {
+  /**
+   * Stops trying to upload a spooled file: removes it unless the uploader already quarantined it,
+   * and returns the error text, which says which of the two happened.
+   */
+  private async giveUp(entry: SpoolEntry, err: unknown): Promise<string> {
+    if (err instanceof WindowUploadError && err.quarantinedPath !== null) return err.message;
     await rm(entry.path, { force: true });
     await rm(`${entry.path}.json`, { force: true });
+    const why = this.closed
+      ? "the miner is stopping"
+      : this.now() >= entry.deadlineMs
+        ? "its deadline has passed and validators ignore late files"
+        : "the failure is not one a retry can fix";
+    const summary =
+      err instanceof WindowUploadError
+        ? err.summary
+        : `window file ${entry.key} was not uploaded (${(err as Error)?.message ?? String(err)})`;
+    return `${summary}; the spooled file ${entry.path} was deleted because ${why}`;
   }
 
-  async recoverSpool(): Promise<{ retried: number; uploaded: number; discarded: number }> {
-    const partials = await this.options.writer.removeStalePartials(this.options.uploader.spoolDir);
-    const discarded = (await this.options.uploader.discardExpired()).length + partials;
-    const outcomes = await this.options.uploader.retryPending();
-    const uploaded = outcomes.filter((o) => o.result).length;
-    for (const o of outcomes) {
-      if (o.error) {
-        this.options.logger?.warn("a window file left in the spool could not be uploaded", {
-          window: o.entry.windowStart,
-          error: (o.error as Error).message,
+  async recoverSpool(): Promise<{
+    retried: number;
+    uploaded: number;
+    discarded: number;
+    quarantined: number;
+  }> {
+    const { uploader, logger } = this.options;
+    const partials = await this.options.writer.removeStalePartials(uploader.spoolDir);
+    const discarded = (await uploader.discardExpired()).length + partials;
+    const outcomes = await uploader.retryPending();
+    let quarantined = 0;
+    for (const { entry, error } of outcomes) {
+      if (!error) continue;
+      const window = entry.windowStart;
+      if (error instanceof WindowUploadError && error.quarantinedPath !== null) {
+        quarantined++;
+        logger?.warn(
+          "a window file left in the spool failed verification and was quarantined, not uploaded",
+          {
+            window,
+            key: entry.key,
+            quarantined: error.quarantinedPath,
+            error: error.message,
+          },
+        );
+      } else if (error instanceof WindowUploadError && error.retryable && !this.closed) {
+        logger?.warn(
+          "a window file left in the spool could not be uploaded; it is retried until the deadline",
+          {
+            window,
+            error: error.message,
+          },
+        );
+        const first = { windowStart: window, key: entry.key, status: "failed" as const, rows: entry.rows };
+        const retry = this.retryUntilDeadline(
+          entry,
+          { ...first, size: entry.size, durationMs: 0, writeMs: 0, error: error.message },
+          this.now(),
+          error,
+        );
+        void retry.then((o) => {
+          if (o.error)
+            logger?.warn("a window file left in the spool was not uploaded", { window, error: o.error });
+        });
+      } else {
+        logger?.warn("a window file left in the spool could not be uploaded", {
+          window,
+          error: await this.giveUp(entry, error),
         });
       }
     }
-    return { retried: outcomes.length, uploaded, discarded };
+    const uploaded = outcomes.filter((o) => o.result).length;
+    return { retried: outcomes.length, uploaded, discarded, quarantined };
   }
 
   async idle(): Promise<void> {
