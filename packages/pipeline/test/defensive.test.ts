@@ -57,6 +57,15 @@ describe("proof pool: defensive checks on what workers say", () => {
     );
   });
 
+  it("never signs NaN logprobs", async () => {
+    // Bindings unchecked: only the finiteness check stands between the worker and the signature.
+    const { r } = await rogueResult("nan-logprobs", { verifyBindings: false });
+    expect(r.status).toBe("rejected");
+    expect(((r as PromiseRejectedResult).reason as GroupDroppedError).reason).toMatch(
+      /failed 2 times; last: rollout 0: logprob 0 is NaN; the worker's model or device is broken/,
+    );
+  });
+
   it("kills a worker that sends undecodable replies and re-dispatches", async () => {
     const { r, logger } = await rogueResult("garbage");
     expect(((r as PromiseRejectedResult).reason as GroupDroppedError).reason).toMatch(/undecodable frame/);

@@ -574,6 +574,13 @@ export class ProofPool {
       const c = entry.lengths[i]! - entry.promptLens[i]!;
       const logprobs = reply.logprobs.slice(lpAt, lpAt + c);
       lpAt += c;
+      // NaN weights or a faulty device give NaN logprobs that validators reject; never sign them.
+      const bad = logprobs.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        throw new Error(
+          `rollout ${i}: logprob ${bad} is ${logprobs[bad]}; the worker's model or device is broken`,
+        );
+      }
       const commitmentsHash = reply.commitmentsHashes.slice(i * 32, i * 32 + 32);
       const bindingHash = reply.bindingHashes.slice(i * 32, i * 32 + 32);
       if (verify) {
