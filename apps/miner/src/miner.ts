@@ -21,12 +21,14 @@ import {
 import {
   type Backends,
   type EngineSettings,
+  FatalMiningError,
   MiningEngine,
   type MiningEngineDeps,
   monitorBackends,
   ProofPool,
   type ProofPoolOptions,
   SpoolingWindowSink,
+  WATCHDOG_DEFAULTS,
   Watchdog,
   WindowFileWriter,
   type WindowSink,
@@ -66,6 +68,8 @@ export interface MinerOverrides {
   progressStream?: NodeJS.WriteStream | null;
   /** Watchdog silence limit (reference: 1800 s). */
   watchdogTimeoutMs?: number;
+  /** Windows in a row without an upload before the watchdog exits 1 (default 5; 0 never). */
+  watchdogWindows?: number;
   /** /healthz thresholds (stall, generation failures, failed uploads). */
   health?: Partial<HealthSettings>;
 }
@@ -336,15 +340,17 @@ async function mine(
 
   const engine = new MiningEngine(deps);
   const watchdog = new Watchdog({
-    timeoutMs: overrides.watchdogTimeoutMs ?? 1_800_000,
-    checkIntervalMs: Math.min(600_000, overrides.watchdogTimeoutMs ?? 600_000),
-    onStall: (silent) => {
-      log.error("watchdog: no progress; stopping and exiting 1 for a restart", { silentForMs: silent });
-      engine.stop("watchdog");
+    timeoutMs: overrides.watchdogTimeoutMs ?? WATCHDOG_DEFAULTS.timeoutMs,
+    checkIntervalMs: Math.min(WATCHDOG_DEFAULTS.checkIntervalMs, overrides.watchdogTimeoutMs ?? Infinity),
+    maxWindowsWithoutUpload: overrides.watchdogWindows ?? WATCHDOG_DEFAULTS.maxWindowsWithoutUpload,
+    onStall: (stall) => {
+      log.error(`watchdog: ${stall.message}; stopping and exiting 1 for a restart`, { ...stall });
+      // runLoop rejects with it once the window in progress is published: exit status 1.
+      engine.fail(new FatalMiningError(`watchdog: ${stall.message}`, { ...stall }));
       setTimeout(() => process.exit(EXIT_FAILURE), 10_000).unref();
     },
   }).start();
-  deps.heartbeat = () => watchdog.beat();
+  deps.progress = watchdog;
   cleanups.push(async () => watchdog.stop());
 
   const minerHealth = new MinerHealth(
