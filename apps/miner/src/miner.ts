@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import {
   DrandClient,
   HotkeyNotRegisteredError,
@@ -282,7 +283,11 @@ async function mine(
         },
         symlinkDir: pipeline.symlinkDir,
         tokenizer: cfg.generation.trainModelId,
-        ...(overrides.generation?.supervisor ? { supervisor: overrides.generation.supervisor } : {}),
+        // A start stops a server that an earlier miner, killed with -9, left behind there.
+        supervisor: {
+          pidFile: join(cfg.paths.cacheDir, "generation-server.pid"),
+          ...overrides.generation?.supervisor,
+        },
         ...(overrides.generation?.weightSyncTimeoutMs
           ? { weightSyncTimeoutMs: overrides.generation.weightSyncTimeoutMs }
           : {}),
