@@ -167,6 +167,22 @@ describe("watchdog: progress is windows uploaded, not loop passes", () => {
     expect(s.stalls).toMatchObject([{ reason: "no_uploads", windowsWithoutUpload: 2 }]);
   });
 
+  it("a window whose every attempt fails counts once the chain has moved past it", async () => {
+    const s = await supervised({ timeoutMs: 600_000, checkIntervalMs: 60_000, maxWindowsWithoutUpload: 2 });
+    s.checkpoints.add(30, 40, "/ckpt/checkpoint-30");
+    // An unexpected error: the loop retries the window while it is current, then moves on.
+    let attempts = 0;
+    s.chain.blockHash = async () => {
+      attempts++;
+      throw new Error("block hash lookup failed");
+    };
+    const end = await outcome(s.engine, s.chain, 6);
+    s.dog.stop();
+    expect(end).toBeInstanceOf(FatalMiningError);
+    expect(s.stalls).toMatchObject([{ reason: "no_uploads", windowsWithoutUpload: 2 }]);
+    expect(attempts).toBeGreaterThan(2);
+  });
+
   it("loop passes that get nothing done do not feed it: a chain that never answers ends in a stall", async () => {
     const s = await supervised({ timeoutMs: 400, checkIntervalMs: 50, maxWindowsWithoutUpload: 5 });
     s.chain.failReads = 1_000_000;
