@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import {
   DrandClient,
   HotkeyNotRegisteredError,
@@ -21,12 +22,14 @@ import {
 import {
   type Backends,
   type EngineSettings,
+  FatalMiningError,
   MiningEngine,
   type MiningEngineDeps,
   monitorBackends,
   ProofPool,
   type ProofPoolOptions,
   SpoolingWindowSink,
+  WATCHDOG_DEFAULTS,
   Watchdog,
   WindowFileWriter,
   type WindowSink,
@@ -66,6 +69,8 @@ export interface MinerOverrides {
   progressStream?: NodeJS.WriteStream | null;
   /** Watchdog silence limit (reference: 1800 s). */
   watchdogTimeoutMs?: number;
+  /** Windows in a row without an upload before the watchdog exits 1 (default 5; 0 never). */
+  watchdogWindows?: number;
   /** /healthz thresholds (stall, generation failures, failed uploads). */
   health?: Partial<HealthSettings>;
 }
@@ -278,7 +283,11 @@ async function mine(
         },
         symlinkDir: pipeline.symlinkDir,
         tokenizer: cfg.generation.trainModelId,
-        ...(overrides.generation?.supervisor ? { supervisor: overrides.generation.supervisor } : {}),
+        // A start stops a server that an earlier miner, killed with -9, left behind there.
+        supervisor: {
+          pidFile: join(cfg.paths.cacheDir, "generation-server.pid"),
+          ...overrides.generation?.supervisor,
+        },
         ...(overrides.generation?.weightSyncTimeoutMs
           ? { weightSyncTimeoutMs: overrides.generation.weightSyncTimeoutMs }
           : {}),
@@ -336,15 +345,17 @@ async function mine(
 
   const engine = new MiningEngine(deps);
   const watchdog = new Watchdog({
-    timeoutMs: overrides.watchdogTimeoutMs ?? 1_800_000,
-    checkIntervalMs: Math.min(600_000, overrides.watchdogTimeoutMs ?? 600_000),
-    onStall: (silent) => {
-      log.error("watchdog: no progress; stopping and exiting 1 for a restart", { silentForMs: silent });
-      engine.stop("watchdog");
+    timeoutMs: overrides.watchdogTimeoutMs ?? WATCHDOG_DEFAULTS.timeoutMs,
+    checkIntervalMs: Math.min(WATCHDOG_DEFAULTS.checkIntervalMs, overrides.watchdogTimeoutMs ?? Infinity),
+    maxWindowsWithoutUpload: overrides.watchdogWindows ?? WATCHDOG_DEFAULTS.maxWindowsWithoutUpload,
+    onStall: (stall) => {
+      log.error(`watchdog: ${stall.message}; stopping and exiting 1 for a restart`, { ...stall });
+      // runLoop rejects with it once the window in progress is published: exit status 1.
+      engine.fail(new FatalMiningError(`watchdog: ${stall.message}`, { ...stall }));
       setTimeout(() => process.exit(EXIT_FAILURE), 10_000).unref();
     },
   }).start();
-  deps.heartbeat = () => watchdog.beat();
+  deps.progress = watchdog;
   cleanups.push(async () => watchdog.stop());
 
   const minerHealth = new MinerHealth(

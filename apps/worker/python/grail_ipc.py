@@ -116,8 +116,8 @@ def _request_id(header: Any) -> Optional[int]:
     return None
 
 
-def decode_frame_body(body: bytes) -> Tuple[Dict[str, Any], Dict[str, array]]:
-    """Decodes the bytes after the length prefix into (header without its table, payloads)."""
+def _read_header(body) -> Tuple[Dict[str, Any], List[Tuple[str, str, int, int]], int, Optional[int]]:
+    """Reads and checks the header of a frame body (its payload section may be missing)."""
     if len(body) < 4:
         raise FrameError("malformed_frame", f"frame body of {len(body)} bytes has no header length field")
     (hlen,) = struct.unpack_from("<I", body, 0)
@@ -130,26 +130,43 @@ def decode_frame_body(body: bytes) -> Tuple[Dict[str, Any], Dict[str, array]]:
     if not isinstance(parsed, dict):
         raise FrameError("invalid_header", "header must be a JSON object")
     rid = _request_id(parsed)
-    table = parsed.pop("payloads", [])
-    if not isinstance(table, list):
+    raw_table = parsed.pop("payloads", [])
+    if not isinstance(raw_table, list):
         raise FrameError("invalid_header", "header field payloads must be an array", rid)
-    section = memoryview(body)[4 + hlen :]
-    payloads: Dict[str, array] = {}
-    for entry in table:
+    table: List[Tuple[str, str, int, int]] = []
+    names = set()
+    for entry in raw_table:
         if not isinstance(entry, dict):
             raise FrameError("invalid_header", "a payloads entry is not an object", rid)
         name, dtype = entry.get("name"), entry.get("dtype")
         off, length = entry.get("byteOffset"), entry.get("length")
         if not isinstance(name, str) or not name:
             raise FrameError("invalid_header", "a payload has no name", rid)
-        if name in payloads:
+        if name in names:
             raise FrameError("invalid_header", f"payload {name} is listed twice", rid)
+        names.add(name)
         if dtype not in DTYPES:
             raise FrameError("invalid_header", f"payload {name} has dtype {dtype!r}; allowed: {', '.join(DTYPES)}", rid)
         if not isinstance(off, int) or isinstance(off, bool) or off < 0:
             raise FrameError("invalid_header", f"payload {name} has a bad byteOffset", rid)
         if not isinstance(length, int) or isinstance(length, bool) or length < 0:
             raise FrameError("invalid_header", f"payload {name} has a bad length", rid)
+        table.append((name, dtype, off, length))
+    return parsed, table, hlen, rid
+
+
+def _described_body_bytes(table: List[Tuple[str, str, int, int]], hlen: int) -> int:
+    """Body bytes a frame with this header has: encoders write nothing after the last payload."""
+    end = max((off + length * ELEMENT_BYTES[dtype] for _, dtype, off, length in table), default=0)
+    return 4 + hlen + end
+
+
+def decode_frame_body(body: bytes) -> Tuple[Dict[str, Any], Dict[str, array]]:
+    """Decodes the bytes after the length prefix into (header without its table, payloads)."""
+    parsed, table, hlen, rid = _read_header(body)
+    section = memoryview(body)[4 + hlen :]
+    payloads: Dict[str, array] = {}
+    for name, dtype, off, length in table:
         nbytes = length * ELEMENT_BYTES[dtype]
         if off + nbytes > len(section):
             raise FrameError(
@@ -164,12 +181,28 @@ def decode_frame_body(body: bytes) -> Tuple[Dict[str, Any], Dict[str, array]]:
 
 
 class FrameDecoder:
-    """Incremental decoder: feed bytes, get ("frame", header, payloads) or ("error", FrameError) items."""
+    """Incremental decoder: feed bytes, get ("frame", header, payloads) or ("error", FrameError) items.
+
+    A length prefix longer than the frame its header describes is refused as soon as that frame is
+    in: waiting for the missing bytes would swallow the frames after it."""
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
         self.max_frame_bytes = max_frame_bytes
         self._buf = bytearray()
         self._skip = 0
+
+    def _described(self, body: int) -> Optional[Tuple[int, Optional[int]]]:
+        """(body bytes the header describes, request id) once the header is in and readable."""
+        if body < 4 or len(self._buf) < 8:
+            return None
+        (hlen,) = struct.unpack_from("<I", self._buf, 4)
+        if hlen > body - 4 or len(self._buf) < 8 + hlen:
+            return None
+        try:
+            _, table, _, rid = _read_header(bytes(self._buf[4 : 8 + hlen]))
+        except FrameError:
+            return None
+        return _described_body_bytes(table, hlen), rid
 
     def push(self, data: bytes) -> List[tuple]:
         out: List[tuple] = []
@@ -187,6 +220,18 @@ class FrameDecoder:
                 out.append(("error", FrameError("frame_too_large", f"frame of {body} bytes exceeds the {self.max_frame_bytes}-byte limit; it was skipped")))
                 if self._skip:
                     break
+                continue
+            described = self._described(body)
+            if described is not None and body > described[0]:
+                if len(self._buf) < 4 + described[0]:
+                    break
+                del self._buf[: 4 + described[0]]
+                out.append(("error", FrameError(
+                    "malformed_frame",
+                    f"length prefix says {body} bytes but the header describes {described[0]}; "
+                    "the frame was dropped and decoding goes on after it",
+                    described[1],
+                )))
                 continue
             if len(self._buf) < 4 + body:
                 break

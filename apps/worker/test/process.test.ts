@@ -118,6 +118,19 @@ describe("worker process (real child, fds 3/4)", () => {
     expect(isAlive(w.child.pid!)).toBe(false);
   });
 
+  it("answers a request with a too-long length prefix at once and serves the next one", async () => {
+    const w = start();
+    await w.next();
+    const lying = encodeFrame({ type: "health", id: 1 });
+    lying.writeUInt32LE(lying.readUInt32LE(0) + 4096, 0);
+    w.write(lying);
+    w.send({ type: "health", id: 2 });
+    expect(await w.next()).toMatchObject({ type: "error", id: 1, code: "malformed_frame" });
+    expect(await w.next()).toMatchObject({ type: "status", id: 2 });
+    w.endInput();
+    expect(await w.exit).toEqual({ code: 0, signal: null });
+  });
+
   it("exits when the parent closes its request pipe (no orphan when the coordinator dies)", async () => {
     const w = start();
     await w.next();

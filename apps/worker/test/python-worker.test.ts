@@ -83,6 +83,19 @@ print(json.dumps(res))`,
       bad,
     );
     expect(JSON.parse(kinds.toString())).toEqual(["health", "invalid_header", "unknown_message", "health"]);
+
+    // A prefix longer than the header describes is refused at once; the next frame still decodes.
+    const lying = encodeFrame({ type: "health", id: 4 });
+    lying.writeUInt32LE(lying.readUInt32LE(0) + 4096, 0);
+    const resynced = py(
+      `import grail_ipc as g, json
+res = []
+for item in g.FrameDecoder().push(sys.stdin.buffer.read()):
+    res.append([item[1].code, item[1].request_id] if item[0] == "error" else item[1]["id"])
+print(json.dumps(res))`,
+      Buffer.concat([lying, encodeFrame({ type: "health", id: 5 })]),
+    );
+    expect(JSON.parse(resynced.toString())).toEqual([["malformed_frame", 4], 5]);
   });
 
   it("computes r_vec, commitments hash and commit binding byte for byte like @grail/protocol", () => {

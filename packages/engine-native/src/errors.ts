@@ -9,6 +9,7 @@ export type EngineErrorCode =
   | "unsupported_dtype"
   | "bad_safetensors"
   | "weights_unreadable"
+  | "non_finite_weights"
   | "architecture_changed"
   | "invalid_input"
   | "token_out_of_range"
@@ -42,6 +43,7 @@ const KNOWN_CODES = new Set<string>([
   "unsupported_dtype",
   "bad_safetensors",
   "weights_unreadable",
+  "non_finite_weights",
   "architecture_changed",
   "invalid_input",
   "token_out_of_range",

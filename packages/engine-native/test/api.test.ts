@@ -156,6 +156,37 @@ describe("engine API (CPU backend)", () => {
     );
   });
 
+  it("refuses weights holding NaN or infinity at load and at reload, naming the tensor", async () => {
+    // bf16 NaN in one layer's weights.
+    const a = tinyModel("qwen2");
+    editWeights(a, (t) => {
+      const data = t["model.layers.1.mlp.down_proj.weight"]!.data;
+      new DataView(data.buffer, data.byteOffset).setUint16(2 * 37, 0x7fc0, true);
+    });
+    await expectEngineError(
+      loadModel(a, { backend: "cpu" }),
+      "non_finite_weights",
+      /model\.layers\.1\.mlp\.down_proj\.weight holds NaN at element 37/,
+    );
+    // fp32 infinity, and an fp32 value too large for bf16 (it would compute as infinity).
+    for (const value of [Number.POSITIVE_INFINITY, 3.5e38]) {
+      const b = tinyModel("qwen2", { dtype: "F32" });
+      editWeights(b, (t) => {
+        const data = t["model.norm.weight"]!.data;
+        new DataView(data.buffer, data.byteOffset).setFloat32(4 * 3, value, true);
+      });
+      await expectEngineError(
+        loadModel(b, { backend: "cpu" }),
+        "non_finite_weights",
+        /model\.norm\.weight holds infinity at element 3/,
+      );
+    }
+    // A reload onto a poisoned checkpoint is refused the same way.
+    const model = await loadModel(tinyModel("qwen2"), { backend: "cpu" });
+    await expectEngineError(model.reload(a), "non_finite_weights", /down_proj\.weight holds NaN/);
+    model.close();
+  });
+
   it("rejects unsupported model types, dtypes and rope types by name", async () => {
     const a = tinyModel("llama");
     editConfig(a, { model_type: "mistral" });

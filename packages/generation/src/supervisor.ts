@@ -1,10 +1,16 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { ServerCrashedError, ServerStartError } from "./errors.js";
 import { httpProbe } from "./http.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { sleep } from "./retry.js";
+import { newServerToken, SERVER_ID_ENV, ServerPidFile } from "./server-pid-file.js";
+
+/** The guard in front of every server (built; from src/ under a test runner as from dist/). */
+const GUARD = fileURLToPath(new URL("../dist/server-guard.js", import.meta.url));
 
 /** One concrete start of the server, computed afresh at every (re)start (a new port, the current model). */
 export interface LaunchSpec {
@@ -35,6 +41,13 @@ export interface SupervisorOptions {
   restartWindowMs?: number;
   /** SIGTERM → SIGKILL grace period on shutdown. */
   stopGraceMs?: number;
+  /** SIGTERM → SIGKILL grace period when the guard stops a server whose supervisor died. */
+  orphanGraceMs?: number;
+  /**
+   * Where the running server is recorded (the miner's cache directory): a start stops a server that
+   * an earlier, dead miner left running there, before it launches its own.
+   */
+  pidFile?: string;
   logger?: Logger;
   /** Server log lines kept for error reports. */
   keepLogLines?: number;
@@ -51,7 +64,10 @@ export type SupervisorState =
 
 interface RunningChild {
   child: ChildProcess;
+  /** The guard's pid, which leads the server's process group. */
   pid: number;
+  /** SERVER_ID_ENV of every process of this server. */
+  token: string;
   spec: LaunchSpec;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   hasExited: boolean;
@@ -60,12 +76,16 @@ interface RunningChild {
 /**
  * Runs a server as a child in its own process group, waits for health, pipes its log with a prefix,
  * restarts it with backoff when it dies, and kills the whole group (tensor-parallel workers included)
- * on shutdown or when this process exits.
+ * on shutdown or when this process exits. A guard (server-guard.ts) leads the group and ends it when
+ * this process dies without a word (kill -9); with a pid file, a start also stops a server that a
+ * dead miner left behind.
  *
  * Events: `ready` (pid, baseUrl), `exit` (code, signal), `restarting` (attempt, delayMs), `failed` (error).
  */
 export class ProcessSupervisor extends EventEmitter {
-  private readonly o: Required<Omit<SupervisorOptions, "warmUp">> & Pick<SupervisorOptions, "warmUp">;
+  private readonly o: Required<Omit<SupervisorOptions, "warmUp" | "pidFile">> &
+    Pick<SupervisorOptions, "warmUp">;
+  private readonly pidFile: ServerPidFile | null;
   private current: RunningChild | null = null;
   private stateValue: SupervisorState = "idle";
   private failure: Error | null = null;
@@ -87,10 +107,12 @@ export class ProcessSupervisor extends EventEmitter {
       maxRestarts: 5,
       restartWindowMs: 600_000,
       stopGraceMs: 10_000,
+      orphanGraceMs: 3_000,
       logger: silentLogger,
       keepLogLines: 60,
       ...options,
     };
+    this.pidFile = options.pidFile ? new ServerPidFile(options.pidFile, this.o.logger) : null;
   }
 
   get state(): SupervisorState {
@@ -175,16 +197,24 @@ export class ProcessSupervisor extends EventEmitter {
     this.clearRestartTimer();
     if (this.stateValue === "stopped" || this.stateValue === "idle") return;
     this.stateValue = "stopping";
+    const token = this.current?.token;
     await this.stopChild();
+    if (token) await this.pidFile?.remove(token).catch(() => undefined);
     this.stateValue = "stopped";
     this.uninstallExitHook();
   }
 
   private async launch(): Promise<void> {
     this.stateValue = this.stateValue === "restarting" ? "restarting" : "starting";
+    await this.pidFile?.stopLeftover(this.o.stopGraceMs).catch((error: Error) => {
+      this.o.logger.warn(`[${this.o.name}] could not check for a leftover server: ${error.message}`);
+    });
     const spec = await this.o.spec();
     const running = this.spawnChild(spec);
     this.current = running;
+    await this.pidFile?.write(running.pid, running.token).catch((error: Error) => {
+      this.o.logger.warn(`[${this.o.name}] could not write ${this.pidFile!.file}: ${error.message}`);
+    });
     try {
       await this.waitHealthy(running);
     } catch (error) {
@@ -215,17 +245,24 @@ export class ProcessSupervisor extends EventEmitter {
     this.o.logger.info(`[${this.o.name}] starting: ${spec.command} ${spec.args.join(" ")}`, {
       CUDA_VISIBLE_DEVICES: spec.env.CUDA_VISIBLE_DEVICES,
     });
-    // detached: the child leads a new process group, so one signal reaches its TP workers too.
-    const child = spawn(spec.command, spec.args, {
-      env: spec.env,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    if (!existsSync(GUARD)) {
+      const hint = "build first (pnpm turbo run build --filter @grail/generation)";
+      throw new ServerStartError(`${GUARD} is missing: ${hint}`, { guard: GUARD });
+    }
+    const token = newServerToken();
+    // detached: the guard leads a new process group with the server and its TP workers, so one
+    // signal reaches them all. Its stdin is a pipe this process never writes: it closes when we die.
+    const child = spawn(
+      process.execPath,
+      [GUARD, "--grace-ms", String(this.o.orphanGraceMs), "--", spec.command, ...spec.args],
+      { env: { ...spec.env, [SERVER_ID_ENV]: token }, detached: true, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    child.stdin?.on("error", () => undefined);
     let resolveExit!: (v: { code: number | null; signal: NodeJS.Signals | null }) => void;
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => {
       resolveExit = r;
     });
-    const running: RunningChild = { child, pid: child.pid ?? -1, spec, exited, hasExited: false };
+    const running: RunningChild = { child, pid: child.pid ?? -1, token, spec, exited, hasExited: false };
     child.once("error", (error) => {
       this.o.logger.error(`[${this.o.name}] could not start ${spec.command}: ${error.message}`);
       this.remember(`spawn error: ${error.message}`);
@@ -233,6 +270,7 @@ export class ProcessSupervisor extends EventEmitter {
       resolveExit({ code: null, signal: null });
     });
     child.once("exit", (code, signal) => {
+      child.stdin?.destroy();
       running.hasExited = true;
       resolveExit({ code, signal });
       this.onChildExit(running, code, signal);

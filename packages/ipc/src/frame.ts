@@ -106,8 +106,15 @@ function idOf(header: unknown): number | null {
   return typeof id === "number" && Number.isSafeInteger(id) ? id : null;
 }
 
-/** Decodes one frame body (the bytes after the length prefix). Throws FrameError. */
-export function decodeFrameBody(body: Uint8Array): Frame {
+interface FrameHeader {
+  header: Record<string, unknown>;
+  table: PayloadDescriptor[];
+  headerLength: number;
+  id: number | null;
+}
+
+/** Reads and checks the header of a frame body (its payload section may be missing). Throws FrameError. */
+function readHeader(body: Uint8Array): FrameHeader {
   if (body.length < HEADER_LENGTH_BYTES) {
     throw new FrameError("malformed_frame", `frame body of ${body.length} bytes has no header length field`);
   }
@@ -132,17 +139,18 @@ export function decodeFrameBody(body: Uint8Array): Frame {
   if (!Array.isArray(rawTable)) {
     throw new FrameError("invalid_header", "header field payloads must be an array", id);
   }
-  const section = body.subarray(HEADER_LENGTH_BYTES + headerLength);
-  const payloads: Record<string, PayloadArray> = {};
+  const table: PayloadDescriptor[] = [];
+  const names = new Set<string>();
   for (const entry of rawTable) {
     if (!isRecord(entry)) throw new FrameError("invalid_header", "a payloads entry is not an object", id);
     const { name, dtype, byteOffset, length } = entry;
     if (typeof name !== "string" || name.length === 0) {
       throw new FrameError("invalid_header", "a payload has no name", id);
     }
-    if (Object.hasOwn(payloads, name)) {
+    if (names.has(name)) {
       throw new FrameError("invalid_header", `payload ${name} is listed twice`, id);
     }
+    names.add(name);
     if (typeof dtype !== "string" || !DTYPES.has(dtype)) {
       throw new FrameError(
         "invalid_header",
@@ -156,9 +164,25 @@ export function decodeFrameBody(body: Uint8Array): Frame {
     if (!Number.isSafeInteger(length) || (length as number) < 0) {
       throw new FrameError("invalid_header", `payload ${name} has a bad length`, id);
     }
-    const size = ELEMENT_BYTES[dtype as Dtype];
-    const start = byteOffset as number;
-    const bytes = (length as number) * size;
+    table.push({ name, dtype: dtype as Dtype, byteOffset: byteOffset as number, length: length as number });
+  }
+  return { header, table, headerLength, id };
+}
+
+/** Body bytes a frame with this header has: encoders write nothing after the last payload. */
+function describedBodyBytes(h: FrameHeader): number {
+  let end = 0;
+  for (const d of h.table) end = Math.max(end, d.byteOffset + d.length * ELEMENT_BYTES[d.dtype]);
+  return HEADER_LENGTH_BYTES + h.headerLength + end;
+}
+
+/** Decodes one frame body (the bytes after the length prefix). Throws FrameError. */
+export function decodeFrameBody(body: Uint8Array): Frame {
+  const { header, table, headerLength, id } = readHeader(body);
+  const section = body.subarray(HEADER_LENGTH_BYTES + headerLength);
+  const payloads: Record<string, PayloadArray> = {};
+  for (const { name, dtype, byteOffset: start, length } of table) {
+    const bytes = length * ELEMENT_BYTES[dtype];
     if (start + bytes > section.length) {
       throw new FrameError(
         "malformed_frame",
@@ -169,7 +193,7 @@ export function decodeFrameBody(body: Uint8Array): Frame {
     // Copy into a fresh buffer: the frame may sit at any alignment inside the read buffer.
     const copy = new Uint8Array(bytes);
     copy.set(section.subarray(start, start + bytes));
-    payloads[name] = viewAs(dtype as Dtype, copy.buffer);
+    payloads[name] = viewAs(dtype, copy.buffer);
   }
   return { header, payloads };
 }
@@ -193,14 +217,18 @@ export type DecodeResult = { ok: true; frame: Frame } | { ok: false; error: Fram
 
 /**
  * Incremental decoder for a byte stream of frames. Every problem is reported as a result rather
- * than thrown, and the stream stays in sync: a frame whose body is malformed is dropped whole, and
- * a frame over the size limit is skipped without being buffered.
+ * than thrown, and the stream stays in sync: a frame whose body is malformed is dropped whole, a
+ * frame over the size limit is skipped without being buffered, and a length prefix longer than
+ * the frame its header describes is refused as soon as that frame is in: waiting for the missing
+ * bytes would swallow the frames after it.
  */
 export class FrameDecoder {
   private readonly maxFrameBytes: number;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private skipping = 0;
+  /** Body length the current frame's header describes: undefined until read, null if unreadable. */
+  private described: number | null | undefined;
 
   constructor(options: { maxFrameBytes?: number } = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -231,6 +259,7 @@ export class FrameDecoder {
         const n = Math.min(body, this.buffered);
         this.consume(n);
         this.skipping = body - n;
+        this.described = undefined;
         out.push({
           ok: false,
           error: new FrameError(
@@ -241,7 +270,24 @@ export class FrameDecoder {
         if (this.skipping > 0) break;
         continue;
       }
+      const described = this.describedBody(body);
+      if (typeof described === "number" && body > described) {
+        if (this.buffered < FRAME_PREFIX_BYTES + described) break;
+        this.described = undefined;
+        this.consume(FRAME_PREFIX_BYTES);
+        const header = readHeader(this.consume(described));
+        out.push({
+          ok: false,
+          error: new FrameError(
+            "malformed_frame",
+            `length prefix says ${body} bytes but the header describes ${described}; the frame was dropped and decoding goes on after it`,
+            header.id,
+          ),
+        });
+        continue;
+      }
       if (this.buffered < FRAME_PREFIX_BYTES + body) break;
+      this.described = undefined;
       this.consume(FRAME_PREFIX_BYTES);
       const bytes = this.consume(body);
       try {
@@ -252,6 +298,31 @@ export class FrameDecoder {
       }
     }
     return out;
+  }
+
+  /**
+   * The body length the current frame's header describes, once the header is buffered (undefined
+   * before); null when the header cannot be read (decodeFrameBody reports why once the body is in).
+   */
+  private describedBody(body: number): number | null | undefined {
+    if (this.described !== undefined) return this.described;
+    if (body < HEADER_LENGTH_BYTES) {
+      this.described = null;
+      return null;
+    }
+    if (this.buffered < FRAME_PREFIX_BYTES + HEADER_LENGTH_BYTES) return undefined;
+    const headerLength = this.peek(FRAME_PREFIX_BYTES + HEADER_LENGTH_BYTES).readUInt32LE(FRAME_PREFIX_BYTES);
+    const end = FRAME_PREFIX_BYTES + HEADER_LENGTH_BYTES + headerLength;
+    if (headerLength <= body - HEADER_LENGTH_BYTES && this.buffered < end) return undefined;
+    this.described = null;
+    if (headerLength <= body - HEADER_LENGTH_BYTES) {
+      try {
+        this.described = describedBodyBytes(readHeader(this.peek(end).subarray(FRAME_PREFIX_BYTES)));
+      } catch (err) {
+        if (!(err instanceof FrameError)) throw err;
+      }
+    }
+    return this.described;
   }
 
   private peek(n: number): Buffer {

@@ -168,6 +168,30 @@ describe("frame codec", () => {
     ]);
   });
 
+  it("rejects a length prefix longer than its header describes at once and decodes the next frame", () => {
+    // A health request whose prefix claims 1000 bytes more than the frame has: without the check the
+    // decoder waits for bytes that never come and swallows every later request.
+    const lying = encodeFrame({ type: "health", id: 1 }, { x: new Int32Array([1, 2]) });
+    lying.writeUInt32LE(lying.readUInt32LE(0) + 1000, 0);
+    const decoder = new FrameDecoder();
+    const results = decoder.push(Buffer.concat([lying, encodeFrame({ type: "health", id: 2 })]));
+    expect(results.map((r) => (r.ok ? r.frame.header.id : `${r.error.code} ${r.error.requestId}`))).toEqual([
+      "malformed_frame 1",
+      2,
+    ]);
+    expect((results[0] as { error: Error }).error.message).toMatch(
+      /length prefix says 1\d+ bytes but the header describes \d+/,
+    );
+    expect(decoder.pendingBytes).toBe(0);
+    // Split anywhere, the answer is the same.
+    const whole = Buffer.concat([lying, encodeFrame({ type: "health", id: 3 })]);
+    for (let cut = 1; cut < whole.length; cut += 7) {
+      const d = new FrameDecoder();
+      const got = [...d.push(whole.subarray(0, cut)), ...d.push(whole.subarray(cut))];
+      expect(got.map((r) => (r.ok ? r.frame.header.id : r.error.code))).toEqual(["malformed_frame", 3]);
+    }
+  });
+
   it("refuses the reserved payloads header key", () => {
     expect(() => encodeFrame({ payloads: 1 })).toThrow(/reserved/);
     expect(() => decodeFrameBody(new Uint8Array(2))).toThrow(/header length/);

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { encodeFrame, IPC_PROTOCOL_VERSION } from "@grail/ipc";
 import { describe, expect, it } from "vitest";
@@ -14,6 +15,7 @@ import {
   makeGroups,
   poolOptions,
   repoRoot,
+  tempDir,
   testSigner,
   tinyModel,
 } from "./helpers.js";
@@ -57,6 +59,15 @@ describe("proof pool: defensive checks on what workers say", () => {
     );
   });
 
+  it("never signs NaN logprobs", async () => {
+    // Bindings unchecked: only the finiteness check stands between the worker and the signature.
+    const { r } = await rogueResult("nan-logprobs", { verifyBindings: false });
+    expect(r.status).toBe("rejected");
+    expect(((r as PromiseRejectedResult).reason as GroupDroppedError).reason).toMatch(
+      /failed 2 times; last: rollout 0: logprob 0 is NaN; the worker's model or device is broken/,
+    );
+  });
+
   it("kills a worker that sends undecodable replies and re-dispatches", async () => {
     const { r, logger } = await rogueResult("garbage");
     expect(((r as PromiseRejectedResult).reason as GroupDroppedError).reason).toMatch(/undecodable frame/);
@@ -85,6 +96,44 @@ describe("proof pool: defensive checks on what workers say", () => {
     await expect(
       ProofPool.start({ ...base, env: { ...process.env, ROGUE_MODE: "silent" } }),
     ).rejects.toBeInstanceOf(PoolStartError);
+  });
+
+  it("a corrupted reply to the first load is retried instead of failing the pool's start", async () => {
+    const signer = await testSigner();
+    const logger = captureLogger();
+    const state = join(tempDir(), "corrupted");
+    const pool = await ProofPool.start(
+      poolOptions(tinyModel(), signer, {
+        gpus: [0],
+        logger,
+        fallbackToInProcess: false,
+        env: { ...process.env, ROGUE_MODE: "garbage-loaded-once", ROGUE_STATE: state },
+        entryPoints: { ...entryPoints, main: rogue },
+      }),
+    );
+    try {
+      expect(existsSync(state)).toBe(true);
+      expect(pool.health()).toMatchObject({ topology: "subprocess", alive: 1, fellBackFrom: null });
+      const retry = logger.lines.find((l) => l.message === "proof worker failed to start; trying again");
+      expect(retry?.fields).toMatchObject({ attempt: 1, attempts: 3 });
+      expect(String(retry?.fields.error)).toMatch(/undecodable frame/);
+    } finally {
+      await pool.shutdown();
+    }
+  });
+
+  it("a worker that refuses the model fails the start at once, without retries", async () => {
+    const logger = captureLogger();
+    await expect(
+      ProofPool.start(
+        poolOptions(join(tempDir(), "no-model"), await testSigner(), {
+          gpus: [0],
+          logger,
+          fallbackToInProcess: false,
+        }),
+      ),
+    ).rejects.toThrow(/could not load/);
+    expect(logger.lines.some((l) => l.message === "proof worker failed to start; trying again")).toBe(false);
   });
 
   it("a worker answers malformed frames with errors and keeps serving requests", async () => {

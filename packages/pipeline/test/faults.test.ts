@@ -1,3 +1,4 @@
+import { rename } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { GroupDroppedError, type PoolEvent, ProofPool, type ProvedGroup } from "../src/pool/index.js";
 import {
@@ -179,5 +180,51 @@ describe("proof pool: worker faults", () => {
     const results = await pool.proveGroups(groups, CTX);
     expect(results.every((r) => r.status === "fulfilled" && r.value.gpu === 1)).toBe(true);
     await pool.shutdown();
+  });
+
+  it("a disabled GPU is tried again with growing backoff and comes back once its worker loads", async () => {
+    const signer = await testSigner();
+    const dir = tinyModel();
+    const logger = captureLogger();
+    const pool = await ProofPool.start(
+      poolOptions(dir, signer, {
+        logger,
+        restartLimit: { count: 1, windowMs: 60_000 },
+        restartBackoffMs: [0],
+        reenableBackoffMs: [200, 400],
+      }),
+    );
+    try {
+      const killWorker0 = async () => {
+        const pid = pool.stats().workers[0]!.pid!;
+        process.kill(pid, "SIGKILL");
+        await waitFor(
+          () => pool.stats().workers[0]!.pid !== pid || pool.stats().workers[0]!.state !== "ready",
+          10_000,
+          "worker 0 seen dead",
+        );
+      };
+      await killWorker0();
+      await waitFor(() => pool.stats().workers[0]!.state === "ready", 10_000, "first restart");
+      // While the model cannot be read, the retries fail and the GPU stays disabled.
+      await rename(dir, `${dir}.away`);
+      await killWorker0();
+      await waitFor(() => pool.stats().workers[0]!.state === "disabled", 10_000, "GPU 0 disabled");
+      await waitFor(
+        () => logger.lines.some((l) => /GPU 0 is still failing; next try in 0\.4 s/.test(l.message)),
+        10_000,
+        "a failed retry",
+      );
+      expect(logger.lines.some((l) => /GPU 0 disabled: .*next try in 0\.2 s/.test(l.message))).toBe(true);
+      await rename(`${dir}.away`, dir);
+      await waitFor(() => pool.stats().workers[0]!.state === "ready", 10_000, "GPU 0 back");
+      expect(pool.health()).toMatchObject({ alive: 2, lost: 0 });
+      expect(logger.lines.some((l) => l.level === "notice" && /GPU 0 is back/.test(l.message))).toBe(true);
+      const results = await pool.proveGroups(makeGroups(4, 12), CTX);
+      expect(results.every((r) => r.status === "fulfilled")).toBe(true);
+      expect(results.some((r) => r.status === "fulfilled" && r.value.gpu === 0)).toBe(true);
+    } finally {
+      await pool.shutdown();
+    }
   });
 });

@@ -206,6 +206,8 @@ export class FakeProofs implements ProofPort {
   maxActive = 0;
   pendingNow = 0;
   failGroups = new Set<string>();
+  /** Every group is dropped, as when no proof worker is left. */
+  failAll = false;
   reloads: PoolModel[] = [];
   proved: { groupId: string; startedAt: number; endedAt: number }[] = [];
   private queue: (() => void)[] = [];
@@ -228,6 +230,7 @@ export class FakeProofs implements ProofPort {
       this.active--;
       this.queue.shift()?.();
       this.proved.push({ groupId: group.groupId, startedAt, endedAt: Date.now() });
+      if (this.failAll) throw new GroupDroppedError(group.groupId, "no proof worker is available");
       if (this.failGroups.has(group.groupId))
         throw new GroupDroppedError(group.groupId, "worker crashed twice");
       if (ctx.checkpointWindow !== this.checkpointWindow) {

@@ -166,7 +166,7 @@ describe("error policy (spec §3.12 with the §11 fixes)", () => {
     const w = new Watchdog({
       timeoutMs: 1_800_000,
       checkIntervalMs: 600_000,
-      onStall: (s) => stalls.push(s),
+      onStall: (s) => stalls.push(s.silentForMs),
       now: () => t,
     });
     w.beat();

@@ -74,6 +74,14 @@ void convert(const TensorSource& src, Sink sink) {
         std::memcpy(&f, &buf[i * 4], 4);
         bits = float_to_bf16_bits(f);
       }
+      // All exponent bits set: NaN or infinity. A corrupt checkpoint would otherwise prove NaN
+      // logprobs without a word; fp32 values beyond the bf16 range end up here too.
+      if ((bits & 0x7f80u) == 0x7f80u) {
+        throw EngineException("non_finite_weights",
+                              "tensor " + src.name + " holds " + ((bits & 0x007fu) != 0 ? "NaN" : "infinity") +
+                                  " at element " + std::to_string(start + i) + " (" + src.path +
+                                  "); the checkpoint is corrupt, so it is not loaded");
+      }
       sink(static_cast<size_t>(start) + i, bits);
     }
   }

@@ -6,7 +6,13 @@ import { WINDOW_LENGTH, windowStart as windowOf } from "@grail/protocol";
 import type { CheckpointMetadata } from "@grail/storage";
 import type { HotkeySigner } from "../pool/types.js";
 import { type BudgetSettings, TimeBudget } from "./budget.js";
-import { MiningError, PipelineInitError, WindowSkippedError, type WindowSkipReason } from "./errors.js";
+import {
+  type FatalMiningError,
+  MiningError,
+  PipelineInitError,
+  WindowSkippedError,
+  type WindowSkipReason,
+} from "./errors.js";
 import { classifyWindowError } from "./policy.js";
 import type {
   Backends,
@@ -18,6 +24,7 @@ import type {
   StartBackends,
 } from "./ports.js";
 import { type WindowTask, windowTaskFromMetadata } from "./sampling.js";
+import type { ProgressReporter } from "./watchdog.js";
 import { type SchedulerSettings, type StopReason, WindowRun, type WindowRunSummary } from "./window-run.js";
 import type { WindowSink, WindowUploadOutcome } from "./window-sink.js";
 
@@ -38,8 +45,8 @@ export interface MiningEngineDeps {
   metrics: MinerMetrics;
   logger: Logger;
   settings: EngineSettings;
-  /** Called at every loop iteration, after a checkpoint load, each batch and each upload. */
-  heartbeat?: () => void;
+  /** Told when work gets done (a checkpoint load, each batch, each upload) and how each window ended. */
+  progress?: ProgressReporter;
   now?: () => number;
 }
 
@@ -75,6 +82,13 @@ interface LoadedCheckpoint {
   tokenizer: MiningTokenizer;
   modelName: string;
 }
+
+/** Skips a restart cannot help: nothing to mine yet, the trainer's metadata is bad, or the miner is stopping. */
+const EXCUSED_SKIPS: ReadonlySet<WindowSkipReason> = new Set([
+  "no_checkpoint",
+  "metadata_invalid",
+  "stopping",
+]);
 
 const abortable = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -127,6 +141,7 @@ export class MiningEngine {
   };
   private windowStartedAt = 0;
   private stopReason: string | null = null;
+  private fatal: FatalMiningError | null = null;
 
   constructor(private readonly deps: MiningEngineDeps) {
     this.budget = new TimeBudget(deps.settings);
@@ -149,6 +164,15 @@ export class MiningEngine {
     this.progressState.phase = "stopping";
     this.deps.logger.notice("stopping: finishing the window in progress", { reason });
     this.stopController.abort(new MiningError(reason));
+  }
+
+  /**
+   * Stops like stop(), then makes runLoop reject with `error` once the window in progress is
+   * published: the watchdog's way out, so the miner exits 1 and a supervisor restarts it.
+   */
+  fail(error: FatalMiningError): void {
+    this.fatal ??= error;
+    this.stop(error.message);
   }
 
   onWindow(listener: (r: WindowReport) => void): () => void {
@@ -178,7 +202,21 @@ export class MiningEngine {
   }
 
   private beat(): void {
-    this.deps.heartbeat?.();
+    this.deps.progress?.beat();
+  }
+
+  /** Tells the watchdog how window W ended; a retried upload counts once its last retry settled. */
+  private windowEnded(W: number, upload: WindowUploadOutcome | null): void {
+    const progress = this.deps.progress;
+    if (!progress) return;
+    if (upload?.retrying) {
+      void upload.final.then(
+        (o) => progress.windowEnded(W, o.status === "uploaded" ? "uploaded" : "no_upload"),
+        () => progress.windowEnded(W, "no_upload"),
+      );
+      return;
+    }
+    progress.windowEnded(W, upload?.status === "uploaded" ? "uploaded" : "no_upload");
   }
 
   private async readBlock(): Promise<number> {
@@ -191,7 +229,7 @@ export class MiningEngine {
 
   /**
    * Runs until stop() (resolves) or a failure that needs a process restart (rejects with an error
-   * carrying `exitCode`, e.g. PipelineInitError).
+   * carrying `exitCode`: PipelineInitError, or the FatalMiningError given to fail()).
    */
   async runLoop(): Promise<void> {
     const { logger, sink } = this.deps;
@@ -218,8 +256,10 @@ export class MiningEngine {
     }
     let lastWindow = -1;
     let lastWaitLog = 0;
+    // A window whose attempts failed; it counts as ended without an upload once the chain moves on.
+    let failing: number | null = null;
+    // Loop passes are not progress: a loop that only skips or fails must not look alive.
     while (!signal.aborted) {
-      this.beat();
       let block: number;
       try {
         block = await this.readBlock();
@@ -229,6 +269,10 @@ export class MiningEngine {
         continue;
       }
       const W = windowOf(block);
+      if (failing !== null && W !== failing) {
+        this.deps.progress?.windowEnded(failing, "no_upload");
+        failing = null;
+      }
       if (W <= lastWindow) {
         this.progressState.phase = "waiting";
         if (this.now() - lastWaitLog > 120_000) {
@@ -245,17 +289,22 @@ export class MiningEngine {
         continue;
       }
       try {
-        await this.mineWindow(W, block);
+        const upload = await this.mineWindow(W, block);
         lastWindow = W;
+        failing = null;
+        this.windowEnded(W, upload);
       } catch (err) {
         const action = classifyWindowError(err);
         if (action.action === "exit") throw err;
         if (action.action === "skip_window") {
           lastWindow = W;
+          failing = null;
           this.skipped(W, action.reason, err as Error);
+          this.deps.progress?.windowEnded(W, EXCUSED_SKIPS.has(action.reason) ? "excused" : "no_upload");
           continue;
         }
         if (signal.aborted) break;
+        failing = W;
         logger.error("window failed; retrying while it is current", {
           window: W,
           error: (err as Error).message,
@@ -269,6 +318,7 @@ export class MiningEngine {
     await this.run?.settled();
     await sink.idle();
     logger.notice("mining stopped", { reason: this.stopReason ?? "loop ended" });
+    if (this.fatal) throw this.fatal;
   }
 
   private skipped(W: number, reason: WindowSkipReason, err: Error): void {
@@ -278,8 +328,8 @@ export class MiningEngine {
     this.deps.logger[level]("window skipped", { window: W, reason, error: err.message });
   }
 
-  /** One window from checkpoint to upload. */
-  private async mineWindow(W: number, block: number): Promise<void> {
+  /** One window from checkpoint to upload; returns the upload (null when nothing was packaged). */
+  private async mineWindow(W: number, block: number): Promise<WindowUploadOutcome | null> {
     const { logger, metrics, checkpoints } = this.deps;
     const signal = this.stopController.signal;
     this.progressState.window = W;
@@ -393,6 +443,7 @@ export class MiningEngine {
     } catch (err) {
       logger.warn("checkpoint cache cleanup failed", { error: (err as Error).message });
     }
+    return upload;
   }
 
   private async publish(W: number, rows: number): Promise<WindowUploadOutcome | null> {

@@ -49,7 +49,14 @@ export type {
   WindowRandomnessValue,
 } from "./ports.js";
 export { samplingPolicyFromMetadata, type WindowTask, windowTaskFromMetadata } from "./sampling.js";
-export { Watchdog } from "./watchdog.js";
+export {
+  type ProgressReporter,
+  type Stall,
+  WATCHDOG_DEFAULTS,
+  Watchdog,
+  type WatchdogOptions,
+  type WindowOutcome,
+} from "./watchdog.js";
 export {
   type SchedulerSettings,
   type StopReason,

@@ -9,8 +9,19 @@ export class ProofPoolError extends Error {
   }
 }
 
-/** A worker could not be started, did not say hello, speaks another protocol, or failed to load. */
-export class WorkerStartError extends ProofPoolError {}
+/**
+ * A worker could not be started, did not say hello, speaks another protocol, or failed to load.
+ * `permanent` when another try would fail the same way (the worker refused the model or speaks
+ * another protocol); otherwise (it died, hung or sent a corrupt reply) a new process may work.
+ */
+export class WorkerStartError extends ProofPoolError {
+  readonly permanent: boolean;
+
+  constructor(message: string, details: Record<string, unknown> = {}, options: { permanent?: boolean } = {}) {
+    super(message, details);
+    this.permanent = options.permanent ?? false;
+  }
+}
 
 /** A worker died, hung, or answered a request badly; the pool restarts it. */
 export class WorkerFailure extends ProofPoolError {}

@@ -77,6 +77,10 @@ export interface ProofPoolOptions {
   restartBackoffMs?: readonly number[];
   /** More than `count` restarts within `windowMs` disable a GPU. */
   restartLimit?: { count: number; windowMs: number };
+  /** Delay before the 1st, 2nd, … new try of a disabled GPU; the last value repeats. */
+  reenableBackoffMs?: readonly number[];
+  /** Tries of a worker's first start that dies, hangs or answers garbage (not one refusing the model). Default 3. */
+  startAttempts?: number;
   /** When subprocess workers cannot start, use in-process workers (the reference's behaviour). Default true. */
   fallbackToInProcess?: boolean;
   /** Recompute each binding from the returned sketches before signing it. Default true. */
@@ -99,7 +103,7 @@ export interface PoolHealth {
   alive: number;
   /** Starting, or waiting to restart after a crash, a hang or a failed reload. */
   recovering: number;
-  /** Disabled after too many restarts, or closed: these come back only with a new pool. */
+  /** Disabled after too many restarts (tried again with a growing delay), or closed. */
   lost: number;
   /** shutdown() was called. */
   closing: boolean;
@@ -135,6 +139,8 @@ const DEFAULTS = {
   helloTimeoutMs: 60_000,
   restartBackoffMs: [0, 1_000, 5_000, 15_000] as readonly number[],
   restartLimit: { count: 5, windowMs: 600_000 },
+  reenableBackoffMs: [60_000, 300_000, 900_000] as readonly number[],
+  startAttempts: 3,
   shutdownGraceMs: 5_000,
 };
 
@@ -240,6 +246,7 @@ export class ProofPool {
         jobMs: options.jobTimeoutMs ?? DEFAULTS.jobTimeoutMs,
         heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? DEFAULTS.heartbeatTimeoutMs,
         restartBackoffMs: options.restartBackoffMs ?? DEFAULTS.restartBackoffMs,
+        reenableBackoffMs: options.reenableBackoffMs ?? DEFAULTS.reenableBackoffMs,
       },
       restartLimit: options.restartLimit ?? DEFAULTS.restartLimit,
       onSlotChange: (slot) => this.onSlotChange(slot),
@@ -291,7 +298,8 @@ export class ProofPool {
     this.slots = this.options.gpus.map(
       (gpu) => new WorkerSlot(this.host, gpu, this.engineFor(gpu, topology)),
     );
-    const results = await Promise.allSettled(this.slots.map((s) => s.start()));
+    const attempts = this.options.startAttempts ?? DEFAULTS.startAttempts;
+    const results = await Promise.allSettled(this.slots.map((s) => s.startWithRetries(attempts)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed) {
       await Promise.all(this.slots.map((s) => s.close(0)));
@@ -574,6 +582,13 @@ export class ProofPool {
       const c = entry.lengths[i]! - entry.promptLens[i]!;
       const logprobs = reply.logprobs.slice(lpAt, lpAt + c);
       lpAt += c;
+      // NaN weights or a faulty device give NaN logprobs that validators reject; never sign them.
+      const bad = logprobs.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) {
+        throw new Error(
+          `rollout ${i}: logprob ${bad} is ${logprobs[bad]}; the worker's model or device is broken`,
+        );
+      }
       const commitmentsHash = reply.commitmentsHashes.slice(i * 32, i * 32 + 32);
       const bindingHash = reply.bindingHashes.slice(i * 32, i * 32 + 32);
       if (verify) {

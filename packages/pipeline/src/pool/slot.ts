@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   type EngineKind,
   IPC_PROTOCOL_VERSION,
@@ -32,6 +33,8 @@ export interface SlotHost {
     jobMs: number;
     heartbeatTimeoutMs: number;
     restartBackoffMs: readonly number[];
+    /** Delay before the 1st, 2nd, … new try of a disabled slot; the last value repeats. */
+    reenableBackoffMs: readonly number[];
   };
   /** Restarts allowed within restartWindowMs before the slot is disabled. */
   readonly restartLimit: { count: number; windowMs: number };
@@ -47,10 +50,13 @@ interface InFlight {
   reject: (e: Error) => void;
 }
 
+const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+
 /**
  * One proof GPU: supervises the worker serving it (start, load, heartbeat, restart) and tracks the
  * batches in flight on it. A dead or hung worker fails its in-flight batches with WorkerFailure
- * (the pool re-dispatches them) and is restarted with backoff; too many restarts disable the slot.
+ * (the pool re-dispatches them) and is restarted with backoff; too many restarts disable the slot,
+ * which is then tried again after a longer, growing delay, so a GPU that recovers comes back.
  */
 export class WorkerSlot {
   readonly gpu: number;
@@ -67,6 +73,10 @@ export class WorkerSlot {
   private healthOutstanding = false;
   private restartTimes: number[] = [];
   private restartTimer: NodeJS.Timeout | null = null;
+  /** Disables in a row (reset once the slot stays up for a restart window), the last one and its delay. */
+  private disables = 0;
+  private disabledAt = 0;
+  private disabledForMs = 0;
   private starting: Promise<void> | null = null;
 
   constructor(host: SlotHost, gpu: number, engine: EngineKind) {
@@ -103,6 +113,31 @@ export class WorkerSlot {
     return this.starting;
   }
 
+  /**
+   * The first start: a worker that died, hung or sent a corrupt reply while starting is tried
+   * again with the restart backoff, up to `attempts` times; one that refused the model is not.
+   */
+  async startWithRetries(attempts: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.start();
+        return;
+      } catch (err) {
+        const permanent = err instanceof WorkerStartError && err.permanent;
+        if (permanent || attempt >= attempts || this.state === "closed") throw err;
+        const backoff = this.host.timeouts.restartBackoffMs;
+        const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 0;
+        this.logger.warn("proof worker failed to start; trying again", {
+          attempt,
+          attempts,
+          delayMs: delay,
+          error: (err as Error).message,
+        });
+        await sleep(delay);
+      }
+    }
+  }
+
   private async doStart(): Promise<void> {
     const model = this.host.currentModel();
     const transport = await this.host.startTransport(this);
@@ -128,10 +163,12 @@ export class WorkerSlot {
       transport.kill("load failed");
       await transport.exited;
       const detail = reply.type === "error" ? `${reply.code}: ${reply.message}` : `unexpected ${reply.type}`;
-      throw new WorkerStartError(`GPU ${this.gpu}: the worker could not load ${model.modelDir} (${detail})`, {
-        gpu: this.gpu,
-        modelDir: model.modelDir,
-      });
+      throw new WorkerStartError(
+        `GPU ${this.gpu}: the worker could not load ${model.modelDir} (${detail})`,
+        { gpu: this.gpu, modelDir: model.modelDir },
+        // A worker that answered with an error understood the request: another try fails the same way.
+        { permanent: reply.type === "error" },
+      );
     }
     const loaded = reply as LoadedReply;
     if (this.state === "closed") {
@@ -299,11 +336,10 @@ export class WorkerSlot {
     const { count, windowMs } = this.host.restartLimit;
     this.restartTimes = this.restartTimes.filter((t) => now - t < windowMs);
     if (this.restartTimes.length >= count) {
-      this.state = "disabled";
+      const delay = this.disable();
       this.logger.error(
-        `GPU ${this.gpu} disabled: its proof worker failed ${count} times within ${Math.round(windowMs / 1000)} s; check the worker log lines above`,
+        `GPU ${this.gpu} disabled: its proof worker failed ${count} times within ${Math.round(windowMs / 1000)} s; next try in ${seconds(delay)}; check the worker log lines above`,
       );
-      this.host.onSlotChange(this);
       return;
     }
     const backoff = this.host.timeouts.restartBackoffMs;
@@ -320,6 +356,40 @@ export class WorkerSlot {
         if (this.state === "restarting") this.scheduleRestart();
       });
     }, delay);
+  }
+
+  /** Marks the slot disabled and schedules its next try; returns the delay. */
+  private disable(): number {
+    const now = Date.now();
+    // A slot that stayed up for a whole restart window after its last try starts its backoff over.
+    if (now - this.disabledAt > this.disabledForMs + this.host.restartLimit.windowMs) this.disables = 0;
+    const backoff = this.host.timeouts.reenableBackoffMs;
+    const delay = backoff[Math.min(this.disables, backoff.length - 1)] ?? 0;
+    this.disables++;
+    this.disabledAt = now;
+    this.disabledForMs = delay;
+    this.state = "disabled";
+    this.host.onSlotChange(this);
+    this.restartTimer = setTimeout(() => this.retryDisabled(), delay);
+    return delay;
+  }
+
+  private retryDisabled(): void {
+    this.restartTimer = null;
+    if (this.state !== "disabled") return;
+    this.state = "restarting";
+    this.restarts++;
+    this.host.onSlotChange(this);
+    this.start().then(
+      () => this.logger.notice(`GPU ${this.gpu} is back: its proof worker started and loaded the model`),
+      (err: Error) => {
+        if (this.state !== "restarting") return;
+        const delay = this.disable();
+        this.logger.error(`GPU ${this.gpu} is still failing; next try in ${seconds(delay)}`, {
+          error: err.message,
+        });
+      },
+    );
   }
 
   /** Shuts the worker down (shutdown request, then kill after graceMs). */

@@ -183,6 +183,7 @@ export class SubprocessWorker implements WorkerTransport {
       throw new WorkerStartError(
         `the worker speaks IPC protocol ${outcome.protocolVersion}, the pool ${IPC_PROTOCOL_VERSION}; rebuild both from the same tree`,
         { worker: outcome.protocolVersion, pool: IPC_PROTOCOL_VERSION },
+        { permanent: true },
       );
     }
     return worker;

@@ -1,0 +1,1 @@
+export { alive, descendants, survivors } from "./process-tree.js";
