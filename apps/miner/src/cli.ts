@@ -38,7 +38,8 @@ is uploaded if the deadline allows) and stop; a second signal exits at once.
 
 Exit status: 0 stopped cleanly, 2 invalid configuration or GPU layout, 1 failure (a supervisor
 should restart the miner: unregistered hotkey, pipeline start failure, or the watchdog: 5 windows
-in a row ended without an upload, e.g. with every proof GPU lost, or 30 minutes without progress).
+in a row (GRAIL_WATCHDOG_WINDOWS) ended without an upload, e.g. with every proof GPU lost, or 30
+minutes without progress).
 A proof GPU whose worker keeps failing is disabled and tried again after 1 min, 5 min, then every
 15 min. The generation server stops with the miner, even after kill -9, and a start stops a server
 that an earlier miner left running (recorded in <GRAIL_CACHE_DIR>/generation-server.pid).

@@ -69,7 +69,7 @@ export interface MinerOverrides {
   progressStream?: NodeJS.WriteStream | null;
   /** Watchdog silence limit (reference: 1800 s). */
   watchdogTimeoutMs?: number;
-  /** Windows in a row without an upload before the watchdog exits 1 (default 5; 0 never). */
+  /** Windows in a row without an upload before the watchdog exits 1 (default GRAIL_WATCHDOG_WINDOWS). */
   watchdogWindows?: number;
   /** /healthz thresholds (stall, generation failures, failed uploads). */
   health?: Partial<HealthSettings>;
@@ -347,7 +347,7 @@ async function mine(
   const watchdog = new Watchdog({
     timeoutMs: overrides.watchdogTimeoutMs ?? WATCHDOG_DEFAULTS.timeoutMs,
     checkIntervalMs: Math.min(WATCHDOG_DEFAULTS.checkIntervalMs, overrides.watchdogTimeoutMs ?? Infinity),
-    maxWindowsWithoutUpload: overrides.watchdogWindows ?? WATCHDOG_DEFAULTS.maxWindowsWithoutUpload,
+    maxWindowsWithoutUpload: overrides.watchdogWindows ?? pipeline.watchdogWindows,
     onStall: (stall) => {
       log.error(`watchdog: ${stall.message}; stopping and exiting 1 for a restart`, { ...stall });
       // runLoop rejects with it once the window in progress is published: exit status 1.

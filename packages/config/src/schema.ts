@@ -243,6 +243,12 @@ export const SCHEMA = {
         max: 29,
       },
     ),
+    watchdogWindows: int(
+      "GRAIL_WATCHDOG_WINDOWS",
+      5,
+      "windows in a row that end without an upload before the miner exits 1 for its supervisor to restart it (0: never)",
+      { min: 0 },
+    ),
     cudaVisibleDevices: make<readonly string[] | null>(
       "grail-device-list",
       "CUDA_VISIBLE_DEVICES",

@@ -97,6 +97,8 @@ export interface PipelineConfig {
   readonly sglangCommand: readonly string[] | null;
   readonly vllmCommand: readonly string[] | null;
   readonly safetyBlocks: number;
+  /** Windows in a row without an upload before the watchdog exits 1 (0: never). */
+  readonly watchdogWindows: number;
   /** CUDA_VISIBLE_DEVICES entries; null when unset (every device visible), [] when set empty. */
   readonly cudaVisibleDevices: readonly string[] | null;
 }

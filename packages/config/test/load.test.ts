@@ -367,6 +367,12 @@ describe("chain", () => {
     expect(err.message).toContain("GRAIL_DEVNET_CHAIN");
   });
 
+  test("the watchdog's window count: 5 by default, 0 turns it off, negative refused", () => {
+    expect(load().pipeline.watchdogWindows).toBe(5);
+    expect(load({ GRAIL_WATCHDOG_WINDOWS: "0" }).pipeline.watchdogWindows).toBe(0);
+    expect(configError({ GRAIL_WATCHDOG_WINDOWS: "-1" }).message).toContain("GRAIL_WATCHDOG_WINDOWS");
+  });
+
   test("--no-drand and GRAIL_DRAND", () => {
     expect(load({}, { argv: ["--no-drand"] }).chain.useDrand).toBe(false);
     expect(load({ GRAIL_DRAND: "false" }).chain.useDrand).toBe(false);
