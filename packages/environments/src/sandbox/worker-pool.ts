@@ -11,7 +11,7 @@ import {
 export interface WorkerPoolOptions {
   readonly mode: WorkerMode;
   readonly size: number;
-  /** Jobs a worker serves before it is replaced (the validator's pool recycles after 50). */
+  /** Jobs a worker serves before it is replaced. */
   readonly maxJobsPerWorker: number;
   readonly limits: WorkerLimits;
   /** "auto": a network namespace when the machine allows one, else none. */
