@@ -1,8 +1,7 @@
-"""Sandboxed Python worker used by the miner's code and math environments.
+"""Sandbox worker used by the miner's code and math environments.
 
 Started by the Node side, one process per pool slot, talking JSON lines: jobs arrive on the
-original stdin, results leave on the original stdout; both are moved to private descriptors so
-that code under test sees /dev/null instead.
+original stdin, answers leave on the original stdout; both are moved to private descriptors.
 
 Two modes:
   code  reproduces the validator's persistent execution pool (restricted builtins and imports,
@@ -10,21 +9,28 @@ Two modes:
   math  decides MATH answer equality with sympy (parse_expr + simplify) and float(), the
         strategies the validator uses after its string normalisation.
 
-Both modes harden the process before touching untrusted text: resource limits, a seccomp filter
-(no fork/exec/threads, sockets, signals to other processes, ptrace or namespace changes), an audit
-hook (no writes outside the working directory, no reads outside Python's own trees, no sockets,
-ctypes, process spawning, environment or directory changes), and whatever the parent adds
-(network namespace, throw-away working directory, clean environment).
+The worker never runs model-written text itself. Each job's tests (code) or each comparison (math)
+run in a child forked for it, which confines itself first (sandbox_confine.confine_child: own
+directory, uid 65534 where the worker is root, resource limits, audit hook, the seccomp filter every
+process here inherits), runs a task of sandbox_tasks and reports its verdict only as its exit
+status. Code under test can neither reach the answer channel nor pick that status: the harness's
+exit function is the only one left, and it sits in a frame no code under test can reach. Failure
+messages may come on descriptor 3; they are read as text and never decide anything.
 """
 
 import json
 import os
-import signal
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves this directory out
+import sandbox_confine as confine  # noqa: E402
+
 CONFIG = json.loads(sys.argv[1])
+SECCOMP_PROBLEM = confine.reexec_under_filter(CONFIG)  # re-executes this script under the filter
 MODE = CONFIG["mode"]
-MAX_ERROR_CHARS = 2000
+MAX_REPORT_BYTES = 64 << 10
+
+import sandbox_tasks as tasks  # noqa: E402
 
 # ----------------------------------------------------------------------------------------------
 # Private protocol channel: keep the pipes on new descriptors, point 0/1 at /dev/null.
@@ -42,17 +48,20 @@ def _send(obj):
 
 
 import io  # noqa: E402
+import shutil  # noqa: E402
 
 # Buffered line reader over the private job descriptor.
 _reader = io.BufferedReader(_job_in, buffer_size=1 << 16)
 
 # ----------------------------------------------------------------------------------------------
-# Mode-specific imports happen before hardening, while the file system is still readable.
+# Everything a child may need is imported here: a child may be unable to read the library (it can
+# run as another uid), and it may not load modules.
 if MODE == "code":
-    # The validator's allow-list; importing them now means user code never needs the file system.
+    # The validator's allow-list, plus what the standard library imports lazily on their behalf.
     import bisect  # noqa: F401
     import collections  # noqa: F401
     import collections.abc  # noqa: F401
+    import encodings  # noqa: F401
     import functools  # noqa: F401
     import heapq  # noqa: F401
     import itertools  # noqa: F401
@@ -60,272 +69,201 @@ if MODE == "code":
     import operator  # noqa: F401
     import re  # noqa: F401
     import string  # noqa: F401
+    import types  # noqa: F401
+    import unicodedata  # noqa: F401
+    import weakref  # noqa: F401
+
+    for _name in sorted(os.listdir(encodings.__path__[0])):
+        if _name.endswith(".py") and _name != "__init__.py":
+            try:
+                __import__("encodings." + _name[:-3])
+            except Exception:  # noqa: BLE001, S110 - codecs of other platforms (mbcs, oem, …)
+                pass
 elif MODE == "math":
+    import struct  # noqa: E402
+    import types  # noqa: E402
+
+    # sympy.external.gmpy reads only sizeof(c_long) from ctypes; loading the real module would
+    # leave its foreign-function types reachable in every child (see sandbox_confine).
+    _ctypes_sizes = types.ModuleType("ctypes")
+    _ctypes_sizes.c_long = "l"
+    _ctypes_sizes.sizeof = struct.calcsize
+    sys.modules["ctypes"] = _ctypes_sizes
     import sympy  # noqa: E402
 
-    # Warm the lazy imports simplify() pulls in, so they are not first read after hardening.
+    del sys.modules["ctypes"]
+    # Warm the lazy imports simplify() pulls in, so children find them loaded.
     for _p, _g in (("1/2", "0.5"), ("x+1", "1+x"), ("sqrt(2)", "2**(1/2)"), ("2^3", "8"), ("sin(x)**2+cos(x)**2", "1")):
         sympy.simplify(sympy.parse_expr(_p) - sympy.parse_expr(_g))
 else:
     raise SystemExit(f"unknown mode {MODE!r}")
-
-import resource  # noqa: E402
-
-LAYERS = {}
+if "_ctypes" in sys.modules:
+    raise SystemExit("sandbox worker: the foreign-function module got loaded; children would inherit it")
 
 
-def _set_limit(name, value):
-    try:
-        resource.setrlimit(getattr(resource, name), (value, value))
-        return True
-    except (ValueError, OSError):
-        return False
-
-
-def _apply_rlimits():
-    applied = []
-    for name, value in (
+# ----------------------------------------------------------------------------------------------
+# Running untrusted work in a confined child.
+def _child_limits():
+    return [
         ("RLIMIT_CORE", 0),
-        ("RLIMIT_NOFILE", int(CONFIG.get("nofile", 256))),
+        ("RLIMIT_NOFILE", min(int(CONFIG.get("nofile", 256)), confine.EXEC_FD)),
         ("RLIMIT_CPU", int(CONFIG.get("cpu_seconds", 300))),
         ("RLIMIT_FSIZE", int(CONFIG.get("fsize_bytes", 16 << 20))),
         ("RLIMIT_AS", int(CONFIG.get("memory_bytes", 2 << 30))),
-        # Ignored by the kernel for root; the seccomp filter below is what stops forks there.
+        # Ignored by the kernel for root, which the child is not unless no uid could be dropped to.
         ("RLIMIT_NPROC", 0),
-    ):
-        if _set_limit(name, value):
-            applied.append(name)
-    LAYERS["rlimits"] = applied
+    ]
 
 
-# ----------------------------------------------------------------------------------------------
-# seccomp: a classic BPF filter installed through prctl. Denied calls fail with EPERM (ENOSYS for
-# clone3 so libc falls back to clone, which is denied too); a foreign syscall ABI kills the process.
-_DENIED = {
-    "x86_64": (
-        0xC000003E,
-        True,
-        {
-            56: 1, 57: 1, 58: 1, 59: 1, 322: 1, 435: 38,  # clone fork vfork execve execveat clone3
-            41: 1, 53: 1, 42: 1, 43: 1, 49: 1, 50: 1, 288: 1,  # sockets
-            62: 1, 200: 1, 234: 1, 129: 1, 297: 1, 424: 1,  # kill tkill tgkill sigqueue pidfd_send_signal
-            101: 1, 310: 1, 311: 1,  # ptrace process_vm_*
-            272: 1, 308: 1, 165: 1, 166: 1, 155: 1, 161: 1,  # unshare setns mount umount2 pivot_root chroot
-            321: 1, 298: 1, 250: 1, 248: 1, 249: 1, 425: 1, 426: 1, 427: 1, 323: 1,
-            169: 1, 246: 1, 320: 1, 175: 1, 313: 1, 176: 1, 167: 1, 168: 1, 103: 1,
-            133: 1, 259: 1, 303: 1, 304: 1,
-        },
-    ),
-    "aarch64": (
-        0xC00000B7,
-        False,
-        {
-            220: 1, 221: 1, 281: 1, 435: 38,
-            198: 1, 199: 1, 203: 1, 202: 1, 200: 1, 201: 1, 242: 1,
-            129: 1, 130: 1, 131: 1, 138: 1, 240: 1, 424: 1,
-            117: 1, 270: 1, 271: 1,
-            97: 1, 268: 1, 40: 1, 39: 1, 41: 1, 51: 1,
-            280: 1, 241: 1, 219: 1, 217: 1, 218: 1, 425: 1, 426: 1, 427: 1, 282: 1,
-            142: 1, 104: 1, 294: 1, 105: 1, 273: 1, 106: 1, 224: 1, 225: 1, 116: 1,
-            33: 1, 264: 1, 265: 1,
-        },
+PLAN = {
+    "uid": None,
+    "limits": _child_limits(),
+    "alarm_handler": tasks.alarm_handler,
+    "library_roots": sorted(
+        {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path) if p}
     ),
 }
+WORK_DIR = os.getcwd()
+_job_serial = 0
 
 
-def _install_seccomp():
-    import platform
-    import struct
-
-    machine = platform.machine().lower()
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
-    if sys.platform != "linux" or machine not in _DENIED:
-        return f"unsupported platform {sys.platform}/{machine}"
-    import ctypes
-
-    audit_arch, has_x32, denied = _DENIED[machine]
-
-    def stmt(code, k):
-        return struct.pack("=HBBI", code, 0, 0, k)
-
-    def jump(code, k, jt, jf):
-        return struct.pack("=HBBI", code, jt, jf, k)
-
-    ld_abs, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    kill_process, ret_errno, allow = 0x80000000, 0x00050000, 0x7FFF0000
-    prog = [stmt(ld_abs, 4), jump(jeq, audit_arch, 1, 0), stmt(ret, kill_process), stmt(ld_abs, 0)]
-    if has_x32:
-        prog += [jump(jge, 0x40000000, 0, 1), stmt(ret, ret_errno | 1)]
-    for nr, err in sorted(denied.items()):
-        prog += [jump(jeq, nr, 0, 1), stmt(ret, ret_errno | err)]
-    prog.append(stmt(ret, allow))
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    code = ctypes.create_string_buffer(b"".join(prog))
-    fprog = SockFprog(len(prog), ctypes.cast(code, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
-    prctl = libc.prctl
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    if prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        return f"PR_SET_NO_NEW_PRIVS failed (errno {ctypes.get_errno()})"
-    if prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
-        return f"seccomp filter refused (errno {ctypes.get_errno()})"
-    # Leave no ready-made foreign-function module lying around for code under test.
-    for name in [m for m in sys.modules if m == "ctypes" or m.startswith(("ctypes.", "_ctypes"))]:
-        del sys.modules[name]
-    return None
-
-
-# ----------------------------------------------------------------------------------------------
-# Audit hook (PEP 578): cannot be removed once added; blocks what the filter cannot see by path.
-_DENY_IMPORTS = frozenset(
-    "ctypes _ctypes socket _socket subprocess _posixsubprocess multiprocessing _multiprocessing pty "
-    "sqlite3 _sqlite3 dbm _dbm _gdbm ssl _ssl asyncio _asyncio urllib http ftplib smtplib telnetlib "
-    "webbrowser xmlrpc socketserver mmap fcntl _xxsubinterpreters tkinter _tkinter".split()
-)
-_DENY_EVENTS = frozenset(
-    "os.system os.fork os.forkpty os.kill os.killpg signal.pthread_kill os.putenv os.unsetenv "
-    "os.chdir os.fchdir os.chmod os.chown os.chflags os.lchflags os.link os.symlink os.mkdir "
-    "os.remove os.rename os.rmdir os.truncate os.utime os.setxattr os.removexattr "
-    "resource.setrlimit resource.prlimit gc.get_objects gc.get_referrers gc.get_referents "
-    "sys._current_frames builtins.input pdb.Pdb".split()
-)
-_DENY_PREFIXES = ("socket.", "ctypes.", "subprocess.", "os.exec", "os.posix_spawn", "os.spawn",
-                  "shutil.", "sqlite3.", "_winapi.", "winreg.", "msvcrt.", "webbrowser.")
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
-
-
-def _install_audit_hook(work_dir):
-    realpath = os.path.realpath
-    fsdecode = os.fsdecode
-    sep = os.sep
-    work = realpath(work_dir)
-    roots = {work, "/dev/null", "/dev/urandom"}
-    for p in [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]:
-        if p:
-            roots.add(realpath(p))
-    read_roots = tuple(sorted(roots))
-
-    def under(path, prefixes):
-        return any(path == r or path.startswith(r if r.endswith(sep) else r + sep) for r in prefixes)
-
-    def hook(event, args):
-        if event == "open":
-            path, mode, flags = args
-            if path is None or isinstance(path, int):
-                return
-            full = realpath(fsdecode(path))
-            writing = bool((flags or 0) & _WRITE_FLAGS) or (
-                isinstance(mode, str) and any(c in mode for c in "wax+")
-            )
-            if writing:
-                if not under(full, (work,)):
-                    raise PermissionError(f"sandbox: writing {full} is not allowed")
-            elif not under(full, read_roots):
-                raise PermissionError(f"sandbox: reading {full} is not allowed")
-        elif event == "import":
-            name = args[0] or ""
-            if name in _DENY_IMPORTS or name.split(".")[0] in _DENY_IMPORTS:
-                raise ImportError(f"sandbox: import of {name} is not allowed")
-        elif event in _DENY_EVENTS or event.startswith(_DENY_PREFIXES):
-            raise PermissionError(f"sandbox: {event} is not allowed")
-
-    sys.addaudithook(hook)
-
-
-def _harden():
-    import faulthandler
-
-    faulthandler.disable()
-    seccomp_problem = _install_seccomp() if CONFIG.get("seccomp", True) else "disabled"
-    LAYERS["seccomp"] = seccomp_problem is None
-    if seccomp_problem is not None:
-        LAYERS["seccomp_problem"] = seccomp_problem
-    _apply_rlimits()
-    _install_audit_hook(os.getcwd())
-    LAYERS["audit_hook"] = True
-    # The validator's worker initializer: the same functions disabled, so behaviour matches.
-    import builtins
-
-    builtins.exit = None
-    builtins.quit = None
-    for name in (
-        "kill system putenv remove removedirs rmdir fchdir setuid fork forkpty killpg rename renames "
-        "truncate replace unlink fchmod fchown chmod chown chroot lchown"
-    ).split():
-        if hasattr(os, name):
-            setattr(os, name, None)
-
-
-# ----------------------------------------------------------------------------------------------
-# code mode: the validator's pool semantics (`_pool_worker_execute`).
-class TimeoutException(Exception):
-    pass
-
-
-_ALLOWED_IMPORTS = frozenset("math itertools functools collections heapq bisect operator re string".split())
-_BLOCKED_IMPORTS = frozenset(
-    "asyncio builtins ctypes importlib inspect multiprocessing os pathlib posix resource shutil "
-    "signal site socket subprocess sys threading types".split()
-)
-_SAFE_NAMES = (
-    "None False True bool int float complex str bytes bytearray list tuple set frozenset dict range "
-    "enumerate zip map filter sorted reversed slice abs all any min max sum len round pow divmod chr "
-    "ord hex oct bin format repr print isinstance BaseException Exception AssertionError ValueError "
-    "TypeError KeyError IndexError StopIteration ZeroDivisionError __build_class__ object type"
-).split()
-
-
-def _make_safe_builtins():
-    import builtins
-
-    real_import = builtins.__import__
-
-    def safe_import(name, globals_=None, locals_=None, fromlist=(), level=0):
-        top = name.split(".")[0]
-        if name in _BLOCKED_IMPORTS or top in _BLOCKED_IMPORTS:
-            raise ImportError(f"Module '{name}' is not allowed in sandboxed execution")
-        if name not in _ALLOWED_IMPORTS and top not in _ALLOWED_IMPORTS:
-            raise ImportError(f"Module '{name}' is not allowed in sandboxed execution")
-        return real_import(name, globals_, locals_, fromlist, level)
-
-    safe = {name: getattr(builtins, name) for name in _SAFE_NAMES}
-    safe["__import__"] = safe_import
-    return safe
-
-
-def _alarm_handler(signum, frame):
-    raise TimeoutException("Test timed out")
-
-
-def _clip(text):
-    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
-
-
-def _compile_status(code):
-    """How the validator's parser fares with compile(): ok, syntax (SyntaxError) or other."""
+def _child_main(report_fd, job_dir, task, args):
+    # Everything used after the task starts is a local taken now: code under test can rebind
+    # globals and builtins, not the locals of a frame it cannot reach.
+    exit_now, setup_failed = os._exit, tasks.VERDICT_SETUP_FAILED
+    code = tasks.VERDICT_CRASHED
     try:
-        compile(code, "<string>", "exec")
-        return "ok", None
-    except SyntaxError as e:
-        return "syntax", _clip(str(e))
-    except ValueError as e:
-        # CPython 3.12 (the validator's) reports NUL bytes as SyntaxError; 3.11 raises ValueError.
-        if "null bytes" in str(e):
-            return "syntax", _clip(str(e))
-        return "other", _clip(f"{type(e).__name__}: {e}")
-    except Exception as e:  # RecursionError, MemoryError, …: the parser's catch-all path
-        return "other", _clip(f"{type(e).__name__}: {e}")
+        try:
+            os.dup2(report_fd, 3)
+            confine.confine_child(PLAN, job_dir)
+        except BaseException as e:  # noqa: BLE001
+            code = setup_failed
+            tasks.report("confinement failed", f"{type(e).__name__}: {e}")
+            raise
+        code = task(*args)
+    finally:
+        exit_now(code)
 
 
+def _in_child(job_dir, task, *args):
+    """Runs task(*args) in a confined child; returns its exit status (negative: killed by that
+    signal) and the lines it wrote on descriptor 3 that parse as JSON lists."""
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(r)
+        os.close(w)
+        raise
+    if pid == 0:
+        os.close(r)
+        _child_main(w, job_dir, task, args)
+    os.close(w)
+    chunks, size = [], 0
+    while chunk := os.read(r, 1 << 16):
+        if size < MAX_REPORT_BYTES:
+            chunks.append(chunk)
+            size += len(chunk)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    lines = []
+    for line in b"".join(chunks)[:MAX_REPORT_BYTES].decode("utf-8", "replace").splitlines():
+        try:
+            fields = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(fields, list):
+            lines.append(fields)
+    return os.waitstatus_to_exitcode(status), lines
+
+
+def _crash(status, lines):
+    how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+    said = [f for f in lines if len(f) == 2 and f[0] == "confinement failed" and isinstance(f[1], str)]
+    return f"sandbox child {how}" + (f": confinement failed: {tasks.clip(said[0][1])}" if said else "")
+
+
+class _JobDir:
+    """A fresh directory per job, owned by the uid children run as; removed afterwards."""
+
+    def __enter__(self):
+        global _job_serial
+        _job_serial += 1
+        self.path = os.path.join(WORK_DIR, f"job-{_job_serial}")
+        os.mkdir(self.path, 0o700)
+        if PLAN["uid"] is not None:
+            os.chown(self.path, PLAN["uid"], PLAN["uid"])
+        return self.path
+
+    def __exit__(self, *exc):
+        try:
+            os.rmdir(self.path)  # the usual case, and much cheaper than rmtree
+        except OSError:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _probe(checks_library):
+    """Runs in a child at start-up: confined as children will be, it reports what it ended up as."""
+    import resource
+
+    unreadable = []
+    for root in PLAN["library_roots"] if checks_library else ():
+        try:
+            os.listdir(root)
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError:
+            unreadable.append(root)
+    limits = [n for n, v in PLAN["limits"] if resource.getrlimit(getattr(resource, n)) == (v, v)]
+    tasks.report("probe", {"uid": os.getuid(), "unreadable": unreadable, "rlimits": limits})
+    return tasks.VERDICT_PASSED
+
+
+def _probe_child():
+    """What a confined child reports about itself, or (status, lines) if it did not finish."""
+    with _JobDir() as job_dir:
+        status, lines = _in_child(job_dir, _probe, MODE == "math")
+    seen = [f[1] for f in lines if len(f) == 2 and f[0] == "probe" and isinstance(f[1], dict)]
+    return (seen[0], None) if status == tasks.VERDICT_PASSED and seen else (None, _crash(status, lines))
+
+
+def _settle_privileges(layers):
+    """Chooses the uid children run as and records why, where it stays the worker's."""
+    uid = CONFIG.get("sandbox_uid")
+    problem = None
+    if uid is None:
+        problem = "the miner does not run as root, so children keep its uid"
+    elif os.geteuid() != 0:
+        problem = f"the worker is not root (uid {os.geteuid()}), so children keep its uid"
+    else:
+        os.chmod(WORK_DIR, 0o711)  # children reach their own directory by name
+        PLAN["uid"] = uid
+        seen, failure = _probe_child()
+        if seen is None:
+            problem = f"children cannot switch to uid {uid}: {failure}"
+        elif seen["unreadable"]:
+            # sympy imports lazily; a child that cannot read it would judge differently.
+            library = min(seen["unreadable"], key=len)
+            problem = f"uid {uid} cannot read the Python library under {library}, which sympy imports from"
+        if problem is not None:
+            PLAN["uid"] = None
+    if PLAN["uid"] is None:
+        seen, failure = _probe_child()
+    if seen is None:
+        raise SystemExit(f"sandbox worker: a confined child does not start: {failure}")
+    layers["uid"] = seen["uid"]
+    layers["rlimits"] = seen["rlimits"]
+    if problem is not None:
+        layers["privilege_problem"] = problem
+
+
+# ----------------------------------------------------------------------------------------------
+# code mode: the job's tests in one child (more than TESTS_PER_CHILD: one child per chunk).
 def _run_code(job):
     code = job["code"]
     tests = job["tests"]
     timeout = float(job.get("timeout", 5.0))
-    compile_state, compile_error = _compile_status(code)
+    compile_state, compile_error = tasks.compile_status(code)
     base = {"compile": compile_state, "total": len(tests), "test_results": []}
     if compile_state != "ok":
         return {**base, "passed": 0, "status": "syntax_error", "error": compile_error}
@@ -337,35 +275,29 @@ def _run_code(job):
     results = []
     passed = 0
     timeouts = 0
-    safe_builtins = _make_safe_builtins()  # shared by the job's tests, as in the reference
-    for i, test in enumerate(tests):
-        full_code = f"{code}\n\n{test}"
-        old_handler = signal.signal(signal.SIGALRM, _alarm_handler)
-        signal.alarm(int(timeout))
-        try:
-            exec(full_code, {"__builtins__": safe_builtins})  # noqa: S102 - the sandbox's purpose
-            results.append({"test_idx": i, "passed": True, "error": None})
-            passed += 1
-        except TimeoutException:
-            results.append({"test_idx": i, "passed": False, "error": "Timeout"})
-            timeouts += 1
-        except Exception as e:  # noqa: BLE001
-            results.append({"test_idx": i, "passed": False, "error": _clip(f"{type(e).__name__}: {e}")})
-        except BaseException as e:  # noqa: BLE001
-            # The reference lets these escape its worker, so the validator's env step raises:
-            # such a completion fails env_eval_valid there. Report it instead of dying.
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old_handler)
-            return {
-                **base,
-                "passed": passed,
-                "status": "base_exception",
-                "error": _clip(f"{type(e).__name__}: {e}"),
-                "test_results": results,
-            }
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old_handler)
+    with _JobDir() as job_dir:
+        for start in range(0, len(tests), tasks.TESTS_PER_CHILD):
+            chunk = tuple(str(t) for t in tests[start : start + tasks.TESTS_PER_CHILD])
+            status, lines = _in_child(job_dir, tasks.tests_in_child, str(code), chunk, timeout)
+            if status & ~0x7F != tasks.VERDICT_TESTS:
+                return {"status": "process_error", "error": _crash(status, lines)}
+            # Pass bits come from the exit status; the lines only describe failures.
+            said = {f[0]: f[1:] for f in lines if len(f) in (2, 3) and isinstance(f[0], int)}
+            for k in range(len(chunk)):
+                bit, i = 1 << k, start + k
+                if status & bit:
+                    results.append({"test_idx": i, "passed": True, "error": None})
+                    passed += 1
+                    continue
+                kind, *detail = said.get(bit, ["error", "no failure report from the test's process"])
+                error = tasks.clip(detail[0]) if detail and isinstance(detail[0], str) else None
+                if kind == "base_exception":
+                    return {**base, "passed": passed, "status": "base_exception", "error": error, "test_results": results}
+                if kind == "timeout":
+                    results.append({"test_idx": i, "passed": False, "error": "Timeout"})
+                    timeouts += 1
+                else:
+                    results.append({"test_idx": i, "passed": False, "error": error})
 
     if passed == len(tests):
         status = "all_passed"
@@ -385,37 +317,26 @@ def _run_code(job):
 
 
 # ----------------------------------------------------------------------------------------------
-# math mode: strategies (b) and (c) of `_math_answers_equal` on normalised strings.
+# math mode: one child per comparison.
 def _math_equal(job):
-    pred = job["pred"]
-    gold = job["gold"]
-    limit = int(job.get("timeout", 10))
-    old_handler = signal.signal(signal.SIGALRM, _alarm_handler)
-    signal.alarm(limit)
-    try:
-        try:
-            if sympy.simplify(sympy.parse_expr(pred) - sympy.parse_expr(gold)) == 0:
-                return {"equal": True, "strategy": "sympy"}
-        except TimeoutException:
-            raise
-        except Exception:  # noqa: BLE001 - any failure means "not equal" in the reference
-            pass
-        try:
-            if abs(float(pred) - float(gold)) < 1e-6:
-                return {"equal": True, "strategy": "float"}
-        except (ValueError, TypeError):
-            pass
-        return {"equal": False, "strategy": "none"}
-    except TimeoutException:
-        return {"equal": False, "strategy": "timeout"}
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old_handler)
+    with _JobDir() as job_dir:
+        verdict, lines = _in_child(job_dir, tasks.compare_in_child, job["pred"], job["gold"], int(job.get("timeout", 10)))
+    if verdict in tasks.MATH_VERDICTS:
+        return dict(tasks.MATH_VERDICTS[verdict])
+    return {"status": "process_error", "equal": False, "strategy": "crashed", "error": _crash(verdict, lines)}
 
 
 def main():
-    _harden()
-    _send({"ready": True, "mode": MODE, "python": sys.version.split()[0], "layers": LAYERS})
+    import faulthandler
+
+    faulthandler.disable()
+    layers = {"seccomp": SECCOMP_PROBLEM is None, "audit_hook": True}
+    if SECCOMP_PROBLEM is not None:
+        layers["seccomp_problem"] = SECCOMP_PROBLEM
+    # The worker keeps the limits that bound its own work (it must fork, so not NPROC).
+    confine.apply_limits([lim for lim in PLAN["limits"] if lim[0] != "RLIMIT_NPROC"])
+    _settle_privileges(layers)
+    _send({"ready": True, "mode": MODE, "python": sys.version.split()[0], "layers": layers})
     handler = _run_code if MODE == "code" else _math_equal
     while True:
         line = _reader.readline()
@@ -427,7 +348,7 @@ def main():
         except MemoryError:
             result = {"status": "process_error", "error": "MemoryError in worker"}
         except Exception as e:  # noqa: BLE001 - keep the worker alive; the parent decides
-            result = {"status": "process_error", "error": _clip(f"{type(e).__name__}: {e}")}
+            result = {"status": "process_error", "error": tasks.clip(f"{type(e).__name__}: {e}")}
         result["id"] = job["id"]
         _send(result)
 

@@ -57,6 +57,18 @@ describe.runIf(HAS_SYMPY)("MATH equality through sympy (spec §5.2 vectors)", ()
     expect(existsSync(target)).toBe(false);
   });
 
+  it("model text evaluated by parse_expr cannot forge the helper's answer", async () => {
+    // Finds the current request id in the helper's frames and sends "equal" on its answer channel.
+    // Builtins are spelled through the module: parse_expr turns bare unknown names into symbols.
+    const b = "__import__('builtins')";
+    const frames = `${b}.map(__import__('sys')._getframe,${b}.range(1,60))`;
+    const locals = `${b}.map(__import__('operator').attrgetter('f_locals'),${frames})`;
+    const job = `${b}.next(${b}.filter(${b}.bool,${b}.map(${b}.dict.get,${locals},__import__('itertools').repeat('job'))))`;
+    const forge = `__import__('__main__')._send({'id':${job}['id'],'equal':1==1,'strategy':'sympy'})`;
+    expect(await mathAnswersEqual(forge, "12345", oracle)).toEqual({ equal: false, strategy: "none" });
+    expect((await mathAnswersEqual("1/2", "0.5", oracle)).equal).toBe(true);
+  });
+
   it("a comparison that never finishes counts as not equal and the helper comes back", async () => {
     const r = await mathAnswersEqual("2**(2**(2**40))", "1", oracle);
     expect(r).toEqual({ equal: false, strategy: "undecided" });

@@ -11,20 +11,11 @@ import {
   scoreCode,
   THINKING_CONFIGS,
 } from "../src/index.js";
+import { ESCAPE } from "./sandbox-escape.js";
 
 const FIXTURES = resolve(import.meta.dirname, "fixtures");
 const INS = THINKING_CONFIGS.instructed;
 const wrap = (code: string) => `<start_working_out>plan</end_working_out><SOLUTION>\n${code}\n</SOLUTION>`;
-
-/** Reaches the os/posix internals through the object graph, bypassing the restricted import. */
-const ESCAPE = `
-def _globals():
-    for c in object.__subclasses__():
-        if c.__name__ == "_wrap_close":
-            return c.__init__.__globals__
-_sys = _globals()["sys"]
-_posix = _sys.modules["posix"]
-`;
 
 function childrenOf(pid: number): number[] {
   try {
@@ -311,16 +302,17 @@ describe("hostile code ends as a failed test and leaves the miner unharmed", () 
     expect(r.status).toBe("all_passed");
   });
 
-  it("garbage written into the result channel kills only that worker", async () => {
-    const code = `${ESCAPE}\ndef f():\n    for fd in range(3, 12):\n        try:\n            _posix.write(fd, b"not json\\n")\n        except OSError:\n            pass`;
+  it("garbage written on every descriptor it holds is not read as an answer", async () => {
+    const before = sandbox.workerPids;
+    const code = `${ESCAPE}\ndef f():\n    for fd in range(0, 256):\n        try:\n            _posix.write(fd, b"not json\\n")\n        except Exception:\n            pass`;
     const r = await sandbox.run(code, ["f()"]);
-    expect(r.passed).toBe(0);
-    expect(["process_error", "error"]).toContain(r.status);
+    expect([r.status, r.passed]).toEqual(["all_passed", 1]);
+    expect(sandbox.workerPids).toEqual(before);
     expect((await sandbox.run("x = 3", ["assert x == 3"])).status).toBe("all_passed");
   });
 
   it("an interpreter crash is a process error, retried, and the pool recovers", async () => {
-    const code = `${ESCAPE}\ndef f():\n    _posix._exit(3)`;
+    const code = `${ESCAPE}\ndef f():\n    _posix.abort()`;
     const r = await sandbox.run(code, ["f()"]);
     expect(r.passed).toBe(0);
     expect(r.status).toBe("process_error");

@@ -33,7 +33,11 @@ export interface CodeRunResult {
 export interface CodeSandboxOptions {
   /** Worker processes (the reference miner uses 4); default min(4, available cores). */
   readonly workers?: number;
-  /** Jobs per worker before it is replaced; the validator's pool uses 50. */
+  /**
+   * Jobs per worker before it is replaced; default 1000. The validator's pool recycles after 50
+   * to bound what one job's code leaves behind for the next; here every job runs in a fresh child
+   * and the worker never runs model-written code, so recycling only bounds the worker's own growth.
+   */
   readonly maxJobsPerWorker?: number;
   /** Per-test alarm in seconds (int() truncates, as in the reference); default 5. */
   readonly testTimeoutSeconds?: number;
@@ -67,7 +71,7 @@ export class CodeSandbox {
     this.pool = new WorkerPool({
       mode: "code",
       size: opts.workers ?? Math.min(4, availableParallelism()),
-      maxJobsPerWorker: opts.maxJobsPerWorker ?? 50,
+      maxJobsPerWorker: opts.maxJobsPerWorker ?? 1000,
       limits: {
         memoryBytes: opts.memoryBytes ?? 2 * 1024 ** 3,
         cpuSeconds: opts.cpuSeconds ?? 300,

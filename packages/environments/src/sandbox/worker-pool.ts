@@ -11,7 +11,7 @@ import {
 export interface WorkerPoolOptions {
   readonly mode: WorkerMode;
   readonly size: number;
-  /** Jobs a worker serves before it is replaced (the validator's pool recycles after 50). */
+  /** Jobs a worker serves before it is replaced. */
   readonly maxJobsPerWorker: number;
   readonly limits: WorkerLimits;
   /** "auto": a network namespace when the machine allows one, else none. */
@@ -28,7 +28,16 @@ export interface IsolationReport {
   readonly seccompProblem?: string;
   readonly rlimits: readonly string[];
   readonly auditHook: boolean;
+  /** The uid model-written code runs as: SANDBOX_UID when the miner runs as root. */
+  readonly userCodeUid: number;
+  /** Why model-written code runs as the miner's own uid, where it does. */
+  readonly privilegeProblem?: string;
 }
+
+/** nobody: the uid model-written code switches to when the miner runs as root. */
+export const SANDBOX_UID = 65534;
+
+let warnedAboutPrivileges = false;
 
 export type JobOutcome =
   | { readonly kind: "answer"; readonly answer: Record<string, unknown> }
@@ -123,6 +132,7 @@ export class WorkerPool {
       mode: this.opts.mode,
       python: this.python,
       limits: this.opts.limits,
+      sandboxUid: process.getuid?.() === 0 ? SANDBOX_UID : null,
       prefix: this.prefix,
       startupTimeoutMs: this.opts.startupTimeoutMs,
     });
@@ -167,7 +177,17 @@ export class WorkerPool {
       ...(ready.layers.seccomp_problem ? { seccompProblem: ready.layers.seccomp_problem } : {}),
       rlimits: ready.layers.rlimits,
       auditHook: ready.layers.audit_hook,
+      userCodeUid: ready.layers.uid,
+      ...(ready.layers.privilege_problem ? { privilegeProblem: ready.layers.privilege_problem } : {}),
     };
+    if (ready.layers.privilege_problem && !warnedAboutPrivileges) {
+      warnedAboutPrivileges = true;
+      process.emitWarning(
+        `sandbox: model-written code runs as uid ${ready.layers.uid} (${ready.layers.privilege_problem}); ` +
+          "the audit hook and seccomp filter still confine it, but file permissions do not separate it from the miner's files",
+        { code: "GRAIL_SANDBOX_UID" },
+      );
+    }
   }
 
   private onWorkerExit(worker: WorkerProcess): void {

@@ -22,12 +22,14 @@ export interface WorkerSpawnOptions {
   readonly mode: WorkerMode;
   readonly python: string;
   readonly limits: WorkerLimits;
+  /** The uid children that run model-written text switch to (the worker must be root), or null. */
+  readonly sandboxUid: number | null;
   /** e.g. ["unshare", "-n"]; empty for none. */
   readonly prefix: readonly string[];
   readonly startupTimeoutMs: number;
 }
 
-/** What the worker reports after hardening itself. */
+/** What the worker reports after starting a first confined child. */
 export interface WorkerReady {
   readonly python: string;
   readonly layers: {
@@ -35,6 +37,10 @@ export interface WorkerReady {
     readonly seccomp_problem?: string;
     readonly rlimits: readonly string[];
     readonly audit_hook: boolean;
+    /** The uid model-written text runs as. */
+    readonly uid: number;
+    /** Why it is not the requested sandbox uid. */
+    readonly privilege_problem?: string;
   };
 }
 
@@ -65,8 +71,9 @@ interface Pending {
 }
 
 /**
- * One hardened Python process with a private, throw-away working directory. It answers one
- * request at a time; a request that outlives its deadline kills the whole process group.
+ * One sandbox worker with a private, throw-away working directory. It answers one request at a
+ * time, running the untrusted part in confined children that answer only through their exit
+ * status; a request that outlives its deadline kills the whole process group, children included.
  */
 export class WorkerProcess {
   readonly workDir: string;
@@ -91,6 +98,7 @@ export class WorkerProcess {
       fsize_bytes: opts.limits.fileSizeBytes,
       nofile: opts.limits.openFiles,
       seccomp: opts.limits.seccomp,
+      sandbox_uid: opts.sandboxUid,
     };
     // -I: ignore PYTHON* variables and user site; -B: no .pyc writes; -S (code mode): no site
     // packages at all, the allowed modules are all in the standard library.
