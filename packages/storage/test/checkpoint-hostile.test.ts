@@ -73,6 +73,10 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+// Hostile names under test, never opened. repo-paths: ok
+const ESCAPING_NAME = "../../../../escaped.txt"; // repo-paths: ok
+const ESCAPING_KEY_TAIL = "../../../../../mirrored.txt"; // repo-paths: ok
+
 describe("checkpoint paths from the trainer's bucket", () => {
   it("refuses a manifest name that climbs out of the cache and writes nothing outside it", async () => {
     await publisher.publishFull({
@@ -80,13 +84,13 @@ describe("checkpoint paths from the trainer's bucket", () => {
       window: 0,
       state: randomState(7),
       modelName: "m",
-      extraFiles: { "../../../../escaped.txt": Buffer.from("planted by the bucket") },
+      extraFiles: { [ESCAPING_NAME]: Buffer.from("planted by the bucket") },
     });
     const store = deepStore("climb");
     const err = await store.getCheckpoint(0).catch((e: unknown) => e);
     expect((await filesUnder(join(root, "climb"))).filter((f) => f.endsWith("escaped.txt"))).toEqual([]);
     expect(err).toBeInstanceOf(CheckpointIntegrityError);
-    expect((err as Error).message).toContain("../../../../escaped.txt");
+    expect((err as Error).message).toContain(ESCAPING_NAME);
   });
 
   it("refuses listed object keys that climb out of the checkpoint when mirroring without metadata", async () => {
@@ -95,7 +99,7 @@ describe("checkpoint paths from the trainer's bucket", () => {
     await clients.writer.putBytes("grail/checkpoints/checkpoint-30/READY-60", new Uint8Array(0));
     // R2 keeps keys literally, "../" included; s3rver normalises them on disk, so the listing
     // and the download of that one key are served here as R2 would serve them.
-    const climbing = `${prefix}/../../../../../mirrored.txt`;
+    const climbing = `${prefix}/${ESCAPING_KEY_TAIL}`;
     const reader = Object.assign(Object.create(clients.reader) as typeof clients.reader, {
       list: async (p: string) => [...(await clients.reader.list(p)), { key: climbing, size: 1 }],
       download: async (k: string) =>
@@ -107,7 +111,7 @@ describe("checkpoint paths from the trainer's bucket", () => {
     const err = await store.getCheckpoint(30).catch((e: unknown) => e);
     expect((await filesUnder(join(root, "mirror"))).filter((f) => f.endsWith("mirrored.txt"))).toEqual([]);
     expect(err).toBeInstanceOf(CheckpointIntegrityError);
-    expect((err as Error).message).toContain("../../../../../mirrored.txt");
+    expect((err as Error).message).toContain(ESCAPING_KEY_TAIL);
   });
 
   it("does not write through a symlink planted in the download staging", async () => {

@@ -26,7 +26,7 @@ import { readWorkload } from "./workload.js";
 const here = dirname(fileURLToPath(import.meta.url));
 // Bundled, this file sits in scripts/bench/proof/.device-bundle next to the bundled worker.
 const bundled = existsSync(join(here, "worker.mjs"));
-const repoRoot = resolve(here, bundled ? "../../../.." : "../../.."); // repo-paths: inside (the bundle is a level deeper)
+const repoRoot = resolve(here, bundled ? "../../../.." : "../../.."); // repo-paths: ok (the bundle is a level deeper)
 const pyBench = join(repoRoot, "scripts/bench/proof/bench_hf.py");
 
 class UsageError extends Error {}
