@@ -10,7 +10,7 @@ import {
   windowFileKey,
 } from "@grail/protocol";
 import { type CheckpointMetadata, ObjectNotFoundError, type ObjectStoreClient } from "@grail/storage";
-import { ValidatorSetupError } from "../errors.js";
+import { ValidatorSetupError } from "./errors.js";
 import {
   type DistributionScope,
   type LoadedCheckpoint,
