@@ -19,9 +19,9 @@ import { MiningEnvironments } from "@grail/pipeline";
 import { TRAINER_UID, WINDOW_LENGTH } from "@grail/protocol";
 import { CheckpointStore, ObjectStoreClient, parseCheckpointMetadata } from "@grail/storage";
 import { ValidatorSetupError } from "./errors.js";
+import type { DistributionScope, RolloutSelection, WindowFileInput } from "./input.js";
 import { LocalValidator, type ValidatorChain, type ValidatorCheckpoints } from "./local-validator.js";
 import { formatReport } from "./report.js";
-import type { DistributionScope, RolloutSelection, WindowFileInput } from "./validate.js";
 
 export const VALIDATE_USAGE = `Usage: pnpm validate --window W --hotkey SS58 [options]
 
