@@ -1,1 +1,1 @@
-export { runValidateCli, VALIDATE_USAGE, type ValidateIo } from "@grail/devnet";
+export { runValidateCli, VALIDATE_USAGE, type ValidateIo } from "@grail/validator";

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runValidateCli } from "@grail/devnet";
+import { runValidateCli } from "@grail/validator";
 
 runValidateCli(process.argv.slice(2), {
   stdout: process.stdout,

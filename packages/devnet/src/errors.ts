@@ -1,5 +1,5 @@
 /**
- * Errors of the local network and the local validator. Each carries the context a user needs
+ * Errors of the local network. Each carries the context a user needs
  * (`details`) and says in its message what to do about it.
  */
 export class DevnetError extends Error {
@@ -31,9 +31,4 @@ export class CommitRejectedError extends DevnetError {
 /** A part of the local network failed to start; `details.part` names it. */
 export class DevnetStartError extends DevnetError {
   override readonly name: string = "DevnetStartError";
-}
-
-/** The local validator could not run (not: the file failed a check; that is a verdict). */
-export class ValidatorSetupError extends DevnetError {
-  override readonly name: string = "ValidatorSetupError";
 }

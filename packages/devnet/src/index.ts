@@ -1,3 +1,5 @@
+// The local validator's report lines, for the miner's local mode (the validator is @grail/validator).
+export { formatReport, verdictLine } from "@grail/validator";
 export * from "./backends.js";
 export * from "./block-time.js";
 export * from "./chain/chopsticks-chain.js";
@@ -11,9 +13,3 @@ export * from "./mining.js";
 export * from "./store/object-store.js";
 export * from "./trainer/tiny-model.js";
 export * from "./trainer/trainer.js";
-export * from "./validator/checks.js";
-export * from "./validator/cli.js";
-export * from "./validator/local-validator.js";
-export * from "./validator/report.js";
-export * from "./validator/statistics.js";
-export * from "./validator/validate.js";

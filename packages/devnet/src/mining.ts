@@ -11,13 +11,12 @@ import {
   type WorkerEntryPointPaths,
 } from "@grail/pipeline";
 import { createDualClients, WindowUploader } from "@grail/storage";
+import { type DistributionScope, LocalValidator } from "@grail/validator";
 import { type LocalBackends, localBackends } from "./backends.js";
 import { TrainerCheckpoints } from "./checkpoints.js";
 import type { Devnet } from "./devnet.js";
 import { LocalEnvironments, localRandomness } from "./environments.js";
 import { NotRegisteredError } from "./errors.js";
-import { LocalValidator } from "./validator/local-validator.js";
-import type { DistributionScope } from "./validator/validate.js";
 
 export interface LocalMiningOptions {
   signer: HotkeySigner;

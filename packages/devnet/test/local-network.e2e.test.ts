@@ -13,18 +13,15 @@ import {
   windowFileKey,
 } from "@grail/protocol";
 import { readWindowFile, windowFileMetadata, writeWindowFile } from "@grail/storage";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type CheckId,
-  type Devnet,
-  devnetHotkey,
-  devnetValidator,
   formatReport,
   type LocalValidator,
   runValidateCli,
-  startDevnet,
   type ValidationReport,
-} from "../src/index.js";
+} from "@grail/validator";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Devnet, devnetHotkey, devnetValidator, startDevnet } from "../src/index.js";
 import { capturedLogger, type LocalMinerRun, mineWindows } from "./helpers/mine.js";
 
 let work: string;

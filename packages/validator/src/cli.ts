@@ -15,13 +15,13 @@ import {
   createEnvironment,
   DatasetStore,
 } from "@grail/environments";
+import { MiningEnvironments } from "@grail/pipeline";
 import { TRAINER_UID, WINDOW_LENGTH } from "@grail/protocol";
 import { CheckpointStore, ObjectStoreClient, parseCheckpointMetadata } from "@grail/storage";
-import { LocalEnvironments } from "../environments.js";
-import { ValidatorSetupError } from "../errors.js";
+import { ValidatorSetupError } from "./errors.js";
+import type { DistributionScope, RolloutSelection, WindowFileInput } from "./input.js";
 import { LocalValidator, type ValidatorChain, type ValidatorCheckpoints } from "./local-validator.js";
 import { formatReport } from "./report.js";
-import type { DistributionScope, RolloutSelection, WindowFileInput } from "./validate.js";
 
 export const VALIDATE_USAGE = `Usage: pnpm validate --window W --hotkey SS58 [options]
 
@@ -327,7 +327,7 @@ export async function runValidateCli(argv: readonly string[], io: ValidateIo): P
       oneOf("datasets", flags.datasets, ["cache", "bundled"] as const),
       log,
     );
-    const environments = new LocalEnvironments(datasets);
+    const environments = new MiningEnvironments(datasets);
     cleanups.push(() => environments.close());
     const validator = new LocalValidator({
       chain,

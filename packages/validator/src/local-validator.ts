@@ -10,15 +10,10 @@ import {
   windowFileKey,
 } from "@grail/protocol";
 import { type CheckpointMetadata, ObjectNotFoundError, type ObjectStoreClient } from "@grail/storage";
-import { ValidatorSetupError } from "../errors.js";
-import {
-  type DistributionScope,
-  type LoadedCheckpoint,
-  type RolloutSelection,
-  type ValidationReport,
-  validateWindowFile,
-  type WindowFileInput,
-} from "./validate.js";
+import { ValidatorSetupError } from "./errors.js";
+import type { DistributionScope, LoadedCheckpoint, RolloutSelection, WindowFileInput } from "./input.js";
+import type { ValidationReport } from "./report.js";
+import { validateWindowFile } from "./validate.js";
 
 /** What the validator reads from the chain: block hashes and timestamps, and waiting for a block. */
 export interface ValidatorChain {

@@ -1,11 +1,14 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { KeyringHotkeySigner } from "@grail/chain";
 import { packageGroup } from "@grail/pipeline";
 import { grpoAdvantages, type RolloutRecord } from "@grail/protocol";
 import { windowFileMetadata, writeWindowFile } from "@grail/storage";
+import { Keyring } from "@polkadot/keyring";
+import { cryptoWaitReady } from "@polkadot/util-crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { devnetHotkey, validateWindowFile, type WindowValidationInput } from "../src/index.js";
+import { validateWindowFile, type WindowValidationInput } from "../src/index.js";
 
 const WINDOW = 90;
 const BLOCK_HASH = `0x${"ab".repeat(32)}`;
@@ -15,7 +18,10 @@ let hotkey: string;
 
 /** A structurally valid file of one group (sketches and signatures are not from a model). */
 async function oneGroupFile(): Promise<Buffer> {
-  const signer = await devnetHotkey("validate-test");
+  await cryptoWaitReady();
+  const signer = new KeyringHotkeySigner(
+    new Keyring({ type: "sr25519", ss58Format: 42 }).addFromUri("//GrailValidateTest"),
+  );
   hotkey = signer.ss58;
   const rewards = Array.from({ length: 16 }, (_, i) => (i % 3 === 0 ? 1 : 0));
   const advantages = grpoAdvantages(rewards);

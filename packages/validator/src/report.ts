@@ -1,5 +1,63 @@
-import { CHECK_SPECS } from "./checks.js";
-import type { ValidationReport } from "./validate.js";
+import { CHECK_SPECS, type CheckId, type CheckLedger, type CheckOutcome } from "./checks.js";
+import type { WindowValidationInput } from "./input.js";
+
+export type Verdict = "pass" | "fail" | "no_file" | "no_checkpoint";
+
+export interface ValidationReport {
+  hotkey: string;
+  window: number;
+  blockHash: string;
+  challengeRandomness: string;
+  checkpointWindow: number | null;
+  source: string | null;
+  verdict: Verdict;
+  rows: number;
+  groups: number;
+  /** rollout_group values whose rows got the per-rollout checks. */
+  checkedGroups: number[];
+  rolloutsChecked: number;
+  checks: CheckOutcome[];
+  /** Hard failures and soft checks over their ban count, by check id. */
+  failingChecks: CheckId[];
+  durationMs: number;
+}
+
+/**
+ * The report of one validation from the ledger: the verdict is `no_file` when a file check
+ * fails, `fail` when any other check fails, else `pass`, unless `verdict` decides it.
+ */
+export function finishReport(
+  input: Pick<WindowValidationInput, "hotkey" | "window" | "blockHash" | "challengeRandomness" | "file">,
+  ledger: CheckLedger,
+  startedMs: number,
+  verdict: Verdict | null,
+  extra: Partial<ValidationReport> & { rolloutsChecked?: number } = {},
+): ValidationReport {
+  const checks = ledger.finish(extra.rolloutsChecked ?? 0);
+  const failing = checks.filter((c) => c.fails);
+  const computed: Verdict = failing.some((c) => c.severity === "file")
+    ? "no_file"
+    : failing.length > 0
+      ? "fail"
+      : "pass";
+  return {
+    hotkey: input.hotkey,
+    window: input.window,
+    blockHash: input.blockHash,
+    challengeRandomness: input.challengeRandomness,
+    checkpointWindow: null,
+    source: input.file?.source ?? null,
+    rows: 0,
+    groups: 0,
+    checkedGroups: [],
+    rolloutsChecked: 0,
+    ...extra,
+    verdict: verdict ?? computed,
+    checks,
+    failingChecks: failing.map((c) => c.id),
+    durationMs: Date.now() - startedMs,
+  };
+}
 
 const VERDICT_TEXT: Record<ValidationReport["verdict"], string> = {
   pass: "PASS",
