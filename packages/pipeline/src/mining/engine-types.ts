@@ -11,7 +11,7 @@ import type {
   StartBackends,
 } from "./ports.js";
 import type { ProgressReporter } from "./watchdog.js";
-import type { SchedulerSettings, WindowRunSummary } from "./window-run.js";
+import type { SchedulerSettings, WindowRunSummary } from "./window-run-types.js";
 import type { WindowSink, WindowUploadOutcome } from "./window-sink.js";
 
 export interface EngineSettings extends SchedulerSettings, BudgetSettings {
