@@ -15,6 +15,9 @@ Both modes harden the process before touching untrusted text: resource limits, a
 hook (no writes outside the working directory, no reads outside Python's own trees, no sockets,
 ctypes, process spawning, environment or directory changes), and whatever the parent adds
 (network namespace, throw-away working directory, clean environment).
+
+The file stays whole (over 400 lines): the launcher runs it as one script, and the hardening order
+(limits, seccomp, audit hook, then untrusted input) is easiest to check when it reads top to bottom.
 """
 
 import json
