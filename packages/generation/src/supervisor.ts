@@ -1,3 +1,6 @@
+// The file stays whole (over 400 lines): ProcessSupervisor is one state machine (idle, starting,
+// ready, restarting, stopping, stopped, failed) whose transitions share the running child, the
+// restart timer and the log tail; split up, one state's transitions would live in several files.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";

@@ -17,10 +17,16 @@ export {
   type Payloads,
 } from "./frame.js";
 export {
+  encodeMessage,
+  parseReply,
+  parseRequest,
+  provedReplyProblem,
+  proveRequestProblem,
+} from "./message-codec.js";
+export {
   type ByeReply,
   type EngineKind,
   type ErrorReply,
-  encodeMessage,
   errorReply,
   HASH_BYTES,
   type HealthRequest,
@@ -31,10 +37,6 @@ export {
   type ModelSummary,
   type ProvedReply,
   type ProveRequest,
-  parseReply,
-  parseRequest,
-  provedReplyProblem,
-  proveRequestProblem,
   REPLY_FD,
   REQUEST_FD,
   type ReloadedReply,

@@ -5,10 +5,12 @@
  * only ever populated by atomic renames of fully verified directories.
  */
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { CHECKPOINT_PREFIX } from "@grail/protocol";
 import PQueue from "p-queue";
+import { cleanupCheckpointCache, verifyManifest } from "./checkpoint-cache.js";
+import { type DeltaChainHost, reconstructDelta } from "./checkpoint-delta.js";
 import {
   type CheckpointMetadata,
   type CheckpointType,
@@ -16,9 +18,7 @@ import {
   checkpointMetadataKey,
   checkpointSubPrefix,
   chooseCheckpoint,
-  computeRetentionWindows,
   DEFAULT_RETENTION,
-  isAnchorWindow,
   missingMetadataFields,
   parseCheckpointMetadata,
   parseReadyMarker,
@@ -29,16 +29,13 @@ import { containedPath, containedPathNoLinks } from "./contained-path.js";
 import {
   CheckpointIntegrityError,
   CheckpointNotFoundError,
-  DeltaFormatError,
   ObjectNotFoundError,
   StorageError,
-  WeightsHashMismatchError,
 } from "./errors.js";
 import { sha256File } from "./file-hash.js";
 import type { ObjectStoreClient } from "./object-store.js";
-import { loadStateDict, type StateDict, writeSafetensors } from "./safetensors.js";
-import { decodeSparseDelta } from "./sparse-codec.js";
-import { applySparseDelta, weightsHash } from "./weights.js";
+
+export { verifyManifest } from "./checkpoint-cache.js";
 
 export interface CheckpointStoreOptions {
   /** Read client for the trainer's bucket (the trainer's committed read keys). */
@@ -53,43 +50,6 @@ export interface CheckpointStoreOptions {
   log?: (event: string, fields: Record<string, unknown>) => void;
 }
 
-const NON_WEIGHT_SKIP = new Set([
-  "model.safetensors",
-  "model.safetensors.index.json",
-  "model.safetensors.index.json.gz",
-  "metadata.json",
-  "FULL",
-  "DELTA",
-  "manifest.sig",
-]);
-
-/**
- * Checks every manifest entry's sha256; returns the first problem or null when all match. An
- * entry reached through a symbolic link does not count: the cache holds only its own files.
- */
-export async function verifyManifest(dir: string, manifest: Record<string, string>): Promise<string | null> {
-  for (const [name, expected] of Object.entries(manifest)) {
-    try {
-      const path = await containedPathNoLinks(dir, name, "manifest entry");
-      const actual = await sha256File(path);
-      if (actual !== expected) return `${name}: sha256 ${actual} != manifest ${expected}`;
-    } catch (err) {
-      return `${name}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (err as Error).message}`;
-    }
-  }
-  return null;
-}
-
-async function listFilesRecursive(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await listFilesRecursive(p)));
-    else if (entry.isFile()) out.push(p);
-  }
-  return out;
-}
-
 export class CheckpointStore {
   readonly cacheRoot: string;
   private readonly reader: ObjectStoreClient;
@@ -99,6 +59,7 @@ export class CheckpointStore {
   private readonly log: (event: string, fields: Record<string, unknown>) => void;
   private readonly metadataCache = new Map<string, CheckpointMetadata>();
   private readonly locks = new Map<number, Promise<unknown>>();
+  private readonly deltaHost: DeltaChainHost;
 
   constructor(opts: CheckpointStoreOptions) {
     if (opts.reader.role !== "read") {
@@ -115,6 +76,16 @@ export class CheckpointStore {
     this.fileConcurrency = opts.fileConcurrency ?? 8;
     this.stalePartialMs = opts.stalePartialMs ?? 3_600_000;
     this.log = opts.log ?? (() => undefined);
+    this.deltaHost = {
+      retention: this.retention,
+      localDir: (window) => this.localDir(window),
+      isCachedAndVerified: (window) => this.isCachedAndVerified(window),
+      fetchMetadata: (window, type) => this.fetchMetadata(window, type),
+      getMetadata: (window) => this.getMetadata(window),
+      getCheckpoint: (window) => this.getCheckpoint(window),
+      partialDir: (stem) => this.partialDir(stem),
+      downloadManifestFiles: (meta, type, dir) => this.downloadManifestFiles(meta, type, dir),
+    };
   }
 
   // -------------------------------------------------------------- discovery
@@ -233,7 +204,7 @@ export class CheckpointStore {
     try {
       let method: string;
       if (metadata?.checkpoint_type === "DELTA") {
-        await this.reconstructDelta(metadata, tmp);
+        await reconstructDelta(this.deltaHost, metadata, tmp);
         method = "delta";
       } else if (metadata && Object.keys(metadata.file_manifest).length > 0) {
         await this.downloadFull(metadata, tmp);
@@ -357,190 +328,10 @@ export class CheckpointStore {
     );
   }
 
-  // ----------------------------------------------------- delta reconstruction
-
-  private async loadDelta(meta: CheckpointMetadata) {
-    const tmp = this.partialDir(`delta-${meta.window}`);
-    await mkdir(tmp, { recursive: true });
-    try {
-      await this.downloadManifestFiles(meta, "DELTA", tmp);
-      let info: { format?: unknown };
-      try {
-        info = JSON.parse(await readFile(join(tmp, "delta_metadata.json"), "utf8"));
-      } catch (err) {
-        throw new CheckpointIntegrityError(
-          `checkpoint-${meta.window} DELTA has no readable delta_metadata.json`,
-          { window: meta.window },
-          { cause: err },
-        );
-      }
-      const payloadPath = join(tmp, "delta_sparse.bin.zst");
-      const compressed = await readFile(payloadPath).catch(() => {
-        throw new CheckpointIntegrityError(`checkpoint-${meta.window} DELTA has no delta_sparse.bin.zst`, {
-          window: meta.window,
-        });
-      });
-      try {
-        return await decodeSparseDelta(compressed, String(info.format));
-      } catch (err) {
-        if (!(err instanceof StorageError)) throw err;
-        const Err = err instanceof DeltaFormatError ? DeltaFormatError : CheckpointIntegrityError;
-        throw new Err(
-          `checkpoint-${meta.window} DELTA is unusable: ${err.message}; nothing was loaded`,
-          { ...err.details, window: meta.window },
-          { cause: err },
-        );
-      }
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
-  }
-
-  /** Walks back via prev_window to a verified cached checkpoint or a FULL, oldest delta first. */
-  private async buildChain(
-    target: CheckpointMetadata,
-  ): Promise<{ baseDir: string; chain: CheckpointMetadata[] }> {
-    const chain: CheckpointMetadata[] = [];
-    let current = target;
-    const seen = new Set<number>();
-    while (current.checkpoint_type === "DELTA") {
-      chain.push(current);
-      seen.add(current.window);
-      const prev = current.prev_window;
-      if (prev === null) {
-        throw new CheckpointIntegrityError(`DELTA checkpoint-${current.window} has no prev_window`, {
-          window: current.window,
-        });
-      }
-      if (seen.has(prev)) {
-        throw new CheckpointIntegrityError(`delta chain loops at checkpoint-${prev}`, { window: prev });
-      }
-      if (await this.isCachedAndVerified(prev))
-        return { baseDir: this.localDir(prev), chain: chain.reverse() };
-      let prevMeta: CheckpointMetadata | null = null;
-      if (isAnchorWindow(prev, this.retention)) prevMeta = await this.fetchMetadata(prev, "FULL");
-      prevMeta ??= await this.getMetadata(prev);
-      if (!prevMeta) {
-        throw new CheckpointNotFoundError(
-          `delta chain for checkpoint-${target.window} is broken: no metadata for link checkpoint-${prev}`,
-          { window: target.window, missing: prev },
-        );
-      }
-      current = prevMeta;
-    }
-    const baseDir = await this.getCheckpoint(current.window);
-    return { baseDir, chain: chain.reverse() };
-  }
-
-  private async reconstructDelta(target: CheckpointMetadata, outDir: string): Promise<void> {
-    const { baseDir, chain } = await this.buildChain(target);
-    let state: StateDict = await loadStateDict(baseDir);
-    for (const link of chain) {
-      const updates = await this.loadDelta(link);
-      state = applySparseDelta(state, updates, { inPlace: true });
-    }
-    const final = chain[chain.length - 1] ?? target;
-    if (final.weights_hash) {
-      const actual = await weightsHash(state);
-      if (actual !== final.weights_hash) {
-        throw new WeightsHashMismatchError(
-          `reconstructed checkpoint-${final.window} (base ${baseDir}, ${chain.length} delta(s)) hashes to ${actual}, ` +
-            `metadata weights_hash is ${final.weights_hash}; the result was discarded`,
-          { window: final.window, expected: final.weights_hash, actual },
-        );
-      }
-    }
-    await writeSafetensors(join(outDir, "model.safetensors"), state, { format: "pt" });
-    for (const entry of await readdir(baseDir, { withFileTypes: true })) {
-      const name = entry.name;
-      if (!entry.isFile() || NON_WEIGHT_SKIP.has(name) || name.startsWith("READY")) continue;
-      if (name.startsWith("model-") && name.endsWith(".safetensors")) continue;
-      await copyFile(join(baseDir, name), join(outDir, name));
-    }
-    const manifest: Record<string, string> = {};
-    for (const file of await listFilesRecursive(outDir))
-      manifest[relative(outDir, file)] = await sha256File(file);
-    await writeFile(
-      join(outDir, "metadata.json"),
-      JSON.stringify(
-        {
-          window: final.window,
-          file_manifest: manifest,
-          training_config: final.training_config,
-          git_commit: final.git_commit,
-          created_at: final.created_at,
-          model_name: final.model_name,
-          checkpoint_type: "FULL",
-          reconstructed_from_delta: true,
-          original_anchor_window: final.anchor_window,
-          weights_hash: final.weights_hash,
-        },
-        null,
-        2,
-      ),
-    );
-  }
-
   // ---------------------------------------------------------------- retention
 
-  /**
-   * §6.8 cleanup: removes `checkpoint-<W>` dirs outside the retention set, orphaned
-   * `.partial` dirs whose owner process is gone (or, without a parsable PID, older than
-   * an hour) and download staging of windows no longer kept.
-   */
-  async cleanupLocal(currentWindow: number): Promise<{ removed: string[] }> {
-    const keep = computeRetentionWindows(currentWindow, this.retention);
-    const removed: string[] = [];
-    let entries: string[];
-    try {
-      entries = await readdir(this.cacheRoot);
-    } catch {
-      return { removed };
-    }
-    for (const name of entries) {
-      const path = join(this.cacheRoot, name);
-      if (name.endsWith(".partial") && (name.startsWith("checkpoint-") || name.startsWith("delta-"))) {
-        const pid = Number(name.split(".").at(-3));
-        const orphan =
-          Number.isInteger(pid) && pid > 0 ? !processAlive(pid) : await olderThan(path, this.stalePartialMs);
-        if (orphan) {
-          await rm(path, { recursive: true, force: true });
-          removed.push(name);
-        }
-        continue;
-      }
-      const m = /^checkpoint-(\d+)$/.exec(name);
-      if (m && !keep.has(Number(m[1]))) {
-        await rm(path, { recursive: true, force: true });
-        removed.push(name);
-      }
-    }
-    const staging = join(this.cacheRoot, ".downloads");
-    for (const name of await readdir(staging).catch(() => [] as string[])) {
-      const m = /^checkpoint-(\d+)$/.exec(name);
-      if (m && !keep.has(Number(m[1]))) {
-        await rm(join(staging, name), { recursive: true, force: true });
-        removed.push(`.downloads/${name}`);
-      }
-    }
-    return { removed };
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-async function olderThan(path: string, ms: number): Promise<boolean> {
-  try {
-    return Date.now() - (await stat(path)).mtimeMs > ms;
-  } catch {
-    return false;
+  /** §6.8 cleanup of the local cache for `currentWindow` (see cleanupCheckpointCache). */
+  cleanupLocal(currentWindow: number): Promise<{ removed: string[] }> {
+    return cleanupCheckpointCache(this.cacheRoot, this.retention, this.stalePartialMs, currentWindow);
   }
 }

@@ -3,6 +3,7 @@ export * from "./checkpoint-publish.js";
 export * from "./checkpoint-store.js";
 export * from "./contained-path.js";
 export * from "./dtype.js";
+export * from "./dual-clients.js";
 export * from "./errors.js";
 export * from "./file-hash.js";
 export * from "./object-store.js";

@@ -7,11 +7,8 @@
  * A read client refuses writes locally, so a wiring mistake fails loudly instead of
  * leaking the private write keys into a read path or vice versa.
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createGunzip, gunzipSync } from "node:zlib";
+import { open, readFile, stat } from "node:fs/promises";
+import { gunzipSync } from "node:zlib";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -25,86 +22,37 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import PQueue from "p-queue";
+import { allOrNothing } from "./all-or-nothing.js";
 import { CredentialsError, ObjectNotFoundError, TransferError, UploadDeadlineError } from "./errors.js";
-import {
-  DEFAULT_RETRY_POLICY,
-  errorMessage,
-  errorName,
-  httpStatusOf,
-  RetryFailure,
-  type RetryPolicy,
-  withRetries,
-} from "./retry.js";
+import { typedStoreError } from "./object-store-failure.js";
+import type {
+  CredentialRole,
+  DownloadedObject,
+  ObjectInfo,
+  ObjectStoreClientOptions,
+  ObjectStoreLocation,
+  TransferOptions,
+  UploadResult,
+} from "./object-store-types.js";
+import { downloadObjectToFile } from "./resumable-download.js";
+import { DEFAULT_RETRY_POLICY, RetryFailure, type RetryPolicy, withRetries } from "./retry.js";
 import {
   DEFAULT_DOWNLOAD_TUNING,
   DEFAULT_UPLOAD_TUNING,
   planTransfer,
-  splitRanges,
   type TransferTuning,
 } from "./transfer-plan.js";
 
-export type CredentialRole = "read" | "write";
-
-export interface ObjectStoreCredentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-export interface ObjectStoreLocation {
-  /** Cloudflare account id; also the default endpoint host. */
-  accountId: string;
-  /** Bucket name (on R2 it must equal the account id, §6.5). */
-  bucket: string;
-  /** Overrides the R2 endpoint for every client (R2_ENDPOINT_URL), e.g. s3rver/minio on loopback. */
-  endpointUrl?: string;
-  /** Signing region (R2_REGION); R2 accepts us-east-1 and auto. */
-  region?: string;
-  /** Path-style addressing (R2_FORCE_PATH_STYLE); needed by s3rver/minio. */
-  forcePathStyle?: boolean;
-}
-
-export interface ObjectStoreClientOptions extends ObjectStoreLocation {
-  role: CredentialRole;
-  credentials: ObjectStoreCredentials;
-  retry?: Partial<RetryPolicy>;
-  uploadTuning?: TransferTuning;
-  downloadTuning?: TransferTuning;
-  /** Requests in flight at once across all transfers of this client. */
-  maxConcurrentRequests?: number;
-  /** Upper bound on downloaded bytes held in memory while streaming a file. */
-  maxBufferedDownloadBytes?: number;
-  connectTimeoutMs?: number;
-  /** Socket idle timeout of a request (the SDK's requestTimeout). */
-  readTimeoutMs?: number;
-}
-
-export interface ObjectInfo {
-  key: string;
-  size: number;
-  etag: string | undefined;
-  lastModified: Date | undefined;
-}
-
-export interface TransferOptions {
-  /** Absolute epoch ms; no attempt starts after it. */
-  deadlineMs?: number;
-  signal?: AbortSignal;
-}
-
-export interface UploadResult {
-  key: string;
-  size: number;
-  etag: string | undefined;
-  multipart: boolean;
-  attempts: number;
-}
-
-export interface DownloadedObject {
-  /** The key actually read (`<key>.gz` when the gzip variant exists). */
-  sourceKey: string;
-  gzipped: boolean;
-  bytes: Buffer;
-}
+export type {
+  CredentialRole,
+  DownloadedObject,
+  ObjectInfo,
+  ObjectStoreClientOptions,
+  ObjectStoreCredentials,
+  ObjectStoreLocation,
+  TransferOptions,
+  UploadResult,
+} from "./object-store-types.js";
 
 export function r2EndpointUrl(accountId: string): string {
   return `https://${accountId}.r2.cloudflarestorage.com`;
@@ -251,92 +199,20 @@ export class ObjectStoreClient {
     return { sourceKey, gzipped: info.gzipped, bytes: info.gzipped ? gunzipSync(raw) : raw };
   }
 
-  /**
-   * Streams an object into `destPath` atomically (written to `<dest>.part`, renamed when
-   * complete) and resumably: a `<dest>.part` left by an interrupted run for the same
-   * object (same key, size and ETag, recorded in `<dest>.part.json`) is continued with a
-   * Range request from its current size instead of starting over.
-   */
-  async downloadToFile(
+  /** Streams an object into `destPath`, atomically and resumably (see downloadObjectToFile). */
+  downloadToFile(
     key: string,
     destPath: string,
     opts: TransferOptions = {},
   ): Promise<{ sourceKey: string; gzipped: boolean; size: number; resumedFrom: number }> {
-    const info = await this.headWithGzipProbe(key, opts);
-    const sourceKey = info.gzipped ? `${key}.gz` : key;
-    const staging = `${destPath}.part`;
-    const sidecar = `${destPath}.part.json`;
-    await mkdir(dirname(destPath), { recursive: true });
-    const identity = { bucket: this.bucket, key: sourceKey, size: info.size, etag: info.etag ?? null };
-    let resumeFrom = 0;
-    try {
-      const previous = JSON.parse(await readFile(sidecar, "utf8")) as typeof identity;
-      const partial = await stat(staging);
-      if (
-        previous.bucket === identity.bucket &&
-        previous.key === identity.key &&
-        previous.size === identity.size &&
-        previous.etag === identity.etag &&
-        partial.size <= info.size
-      ) {
-        resumeFrom = partial.size;
-      }
-    } catch {
-      resumeFrom = 0;
-    }
-    if (resumeFrom === 0) {
-      await rm(staging, { force: true });
-      await writeFile(sidecar, JSON.stringify(identity));
-    }
-
-    const plan = planTransfer(info.size - resumeFrom, this.downloadTuning);
-    const partSize = plan.kind === "single" ? Math.max(1, info.size - resumeFrom) : plan.partSize;
-    const concurrency =
-      plan.kind === "single"
-        ? 1
-        : Math.max(1, Math.min(plan.concurrency, Math.floor(this.maxBufferedDownloadBytes / partSize)));
-    const ranges = splitRanges(info.size, partSize, resumeFrom);
-    const handle = await open(staging, resumeFrom === 0 ? "w" : "a");
-    const queue = new PQueue({ concurrency });
-    const stop = new AbortController();
-    const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-    try {
-      // Ranges are fetched concurrently but appended strictly in order, so the staging
-      // file is always a contiguous prefix of the object: its size is the resume point.
-      const pending = ranges.map((r) =>
-        queue.add(() => this.getBytes(sourceKey, { ...opts, signal, range: [r.start, r.end] }), {
-          throwOnTimeout: true,
-        }),
-      );
-      for (const p of pending) p.catch(() => undefined);
-      for (const p of pending) {
-        const chunk = await p;
-        await handle.write(chunk);
-      }
-    } catch (err) {
-      queue.clear();
-      stop.abort();
-      throw err;
-    } finally {
-      await handle.close();
-    }
-    const written = (await stat(staging)).size;
-    if (written !== info.size) {
-      throw new TransferError(
-        `download of s3://${this.bucket}/${sourceKey} wrote ${written} of ${info.size} bytes; run again to resume`,
-        { key: sourceKey, path: staging },
-      );
-    }
-    if (info.gzipped) {
-      const tmp = `${destPath}.gunzip`;
-      await pipeline(createReadStream(staging), createGunzip(), createWriteStream(tmp));
-      await rename(tmp, destPath);
-      await rm(staging, { force: true });
-    } else {
-      await rename(staging, destPath);
-    }
-    await rm(sidecar, { force: true });
-    return { sourceKey, gzipped: info.gzipped, size: info.size, resumedFrom: resumeFrom };
+    return downloadObjectToFile(
+      this,
+      this.downloadTuning,
+      this.maxBufferedDownloadBytes,
+      key,
+      destPath,
+      opts,
+    );
   }
 
   /** Every key under `prefix`, following ListObjectsV2 continuation tokens. */
@@ -529,82 +405,7 @@ export class ObjectStoreClient {
           cause: err.lastError,
         });
       }
-      throw this.typedError(key, err);
+      throw typedStoreError(this, key, err);
     }
-  }
-
-  private typedError(key: string, failure: RetryFailure): Error {
-    const cause = failure.lastError;
-    if (cause instanceof TransferError || cause instanceof CredentialsError) return cause;
-    const status = httpStatusOf(cause);
-    const name = errorName(cause);
-    if (status === 404 || name === "NoSuchKey" || name === "NotFound") {
-      return new ObjectNotFoundError(this.bucket, key, { cause });
-    }
-    if (
-      status === 401 ||
-      status === 403 ||
-      name === "InvalidAccessKeyId" ||
-      name === "SignatureDoesNotMatch" ||
-      name === "AccessDenied"
-    ) {
-      const envPrefix = `R2_${this.role.toUpperCase()}`;
-      return new CredentialsError(
-        `s3://${this.bucket}/${key} rejected the ${this.role} credentials (${this.accessKeyId}): ${name || status}. ` +
-          `Check ${envPrefix}_ACCESS_KEY_ID/${envPrefix}_SECRET_ACCESS_KEY and the key's permissions on the bucket`,
-        { bucket: this.bucket, key, role: this.role, status, code: name },
-        { cause },
-      );
-    }
-    return new TransferError(
-      `s3://${this.bucket}/${key} failed (${failure.reason} after ${failure.attempts} attempt(s)) at ${this.endpointUrl}: ` +
-        `${errorMessage(cause)}. Check network reachability of the endpoint`,
-      { bucket: this.bucket, key, attempts: failure.attempts, reason: failure.reason },
-      { cause },
-    );
-  }
-}
-
-export interface DualCredentialsConfig extends ObjectStoreLocation {
-  read: ObjectStoreCredentials;
-  write: ObjectStoreCredentials;
-}
-
-/**
- * The miner's own bucket clients: writes with the private write keys, reads with the
- * read keys it commits on chain. The two never share a credential object.
- */
-export function createDualClients(
-  config: DualCredentialsConfig,
-  shared: Omit<ObjectStoreClientOptions, keyof ObjectStoreLocation | "role" | "credentials"> = {},
-): { reader: ObjectStoreClient; writer: ObjectStoreClient } {
-  const { read, write, ...location } = config;
-  return {
-    reader: new ObjectStoreClient({ ...shared, ...location, role: "read", credentials: { ...read } }),
-    writer: new ObjectStoreClient({ ...shared, ...location, role: "write", credentials: { ...write } }),
-  };
-}
-
-/**
- * Runs tasks with bounded concurrency; the first failure cancels the queued tasks and
- * aborts the running ones (through the signal handed to the task factory), so a broken
- * transfer does not keep sending requests after its result is already lost.
- */
-async function allOrNothing<T>(
-  concurrency: number,
-  outer: AbortSignal | undefined,
-  makeTasks: (signal: AbortSignal) => Array<() => Promise<T>>,
-): Promise<T[]> {
-  const stop = new AbortController();
-  const signal = outer ? AbortSignal.any([outer, stop.signal]) : stop.signal;
-  const queue = new PQueue({ concurrency });
-  const tasks = makeTasks(signal).map((task) => queue.add(task, { throwOnTimeout: true }) as Promise<T>);
-  try {
-    return await Promise.all(tasks);
-  } catch (err) {
-    queue.clear();
-    stop.abort();
-    await Promise.allSettled(tasks);
-    throw err;
   }
 }

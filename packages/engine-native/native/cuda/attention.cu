@@ -21,6 +21,9 @@
 //   reference's memory-efficient SDPA kernel compute them.
 // - simt_attention_kernel (any supported head_dim, 256 included): CUDA cores, the fallback for head dims
 //   whose accumulators do not fit the tensor-core kernel's registers.
+//
+// The file stays whole (over 400 lines): the two kernels are one operation that must round identically,
+// and they share the softmax block size and the segment layout with the dispatcher that picks one.
 #include <cfloat>
 #include <cstdint>
 

@@ -4,6 +4,9 @@
 // its computation: the prompt's rows are computed once and each completion attends to them
 // (ForwardPlan). With GRAIL_ENGINE_PROFILE=1 each prove() also times its kernel families (profiler.h);
 // lastProfile() reads the report.
+// The file stays whole (over 400 lines): CudaBackend is one class whose state (device weights, the packed
+// batch's buffers, stream, cuBLASLt handle) every step of prove() uses; the prompt-sharing plan and the
+// probe entry point beside it exist only for it.
 #include <cuda_runtime.h>
 
 #include <algorithm>

@@ -3,8 +3,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import path from "node:path";
 import { isRecord } from "../batching.js";
 import { type Logger, silentLogger } from "../logger.js";
-import { type NativeFinish, NativeGenerator, type NativeRequest } from "./engine.js";
+import { NativeGenerator } from "./engine.js";
 import { type LogitsModel, loadLogitsModel } from "./logits-model.js";
+import {
+  buildRequest,
+  finishReason,
+  int,
+  num,
+  RequestError,
+  readJson,
+  SGLANG_SAMPLING_KEYS,
+  send,
+  tokenLists,
+} from "./request.js";
 import { SeededRandom } from "./sampler.js";
 
 export interface NativeServerOptions {
@@ -20,85 +31,6 @@ export interface NativeServerOptions {
   /** Loads a model directory; defaults to loadLogitsModel (bigram or @grail/engine-native). */
   loadModel?: (dir: string) => Promise<LogitsModel>;
   logger?: Logger;
-}
-
-/** A 4xx answer with SGLang's error body `{"error": {"message": …}}`. */
-class RequestError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** SamplingParams fields SGLang accepts; unknown ones are rejected as SGLang's constructor would. */
-const SGLANG_SAMPLING_KEYS = new Set([
-  "max_new_tokens",
-  "min_new_tokens",
-  "temperature",
-  "top_p",
-  "top_k",
-  "min_p",
-  "repetition_penalty",
-  "frequency_penalty",
-  "presence_penalty",
-  "stop",
-  "stop_token_ids",
-  "stop_regex",
-  "ignore_eos",
-  "skip_special_tokens",
-  "spaces_between_special_tokens",
-  "no_stop_trim",
-  "n",
-  "sampling_seed",
-  "json_schema",
-  "regex",
-  "ebnf",
-  "structural_tag",
-  "custom_params",
-  "logit_bias",
-]);
-
-function num(value: unknown, field: string, fallback: number): number {
-  if (value === undefined || value === null) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value))
-    throw new RequestError(400, `${field} must be a number`);
-  return value;
-}
-
-function int(value: unknown, field: string, fallback: number): number {
-  const v = num(value, field, fallback);
-  if (!Number.isInteger(v)) throw new RequestError(400, `${field} must be an integer`);
-  return v;
-}
-
-function tokenLists(value: unknown, field: string): { lists: number[][]; single: boolean } {
-  if (!Array.isArray(value) || value.length === 0)
-    throw new RequestError(400, `${field} must be a non-empty list`);
-  const isIdList = (v: unknown): v is number[] =>
-    Array.isArray(v) && v.every((t) => typeof t === "number" && Number.isInteger(t) && t >= 0);
-  if (isIdList(value)) return { lists: [value], single: true };
-  if (value.every(isIdList)) return { lists: value as number[][], single: false };
-  throw new RequestError(400, `${field} must be a list of token ids or a list of such lists`);
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString("utf8");
-  if (text.trim() === "") return {};
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new RequestError(400, "request body is not valid JSON");
-  }
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = body === undefined ? "" : JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
 }
 
 /**
@@ -262,52 +194,6 @@ export class NativeGenerationServer {
     return model;
   }
 
-  private buildRequest(
-    inputIds: number[],
-    p: {
-      maxNewTokens: number;
-      temperature: number;
-      topP: number;
-      topK: number;
-      repetitionPenalty: number;
-      stopTokenIds: number[];
-      ignoreEos: boolean;
-      seed: number | null;
-    },
-    model: LogitsModel,
-  ): NativeRequest {
-    const { vocabSize, eosTokenId } = model.info;
-    if (inputIds.some((t) => t >= vocabSize)) {
-      throw new RequestError(400, `input token id outside the vocabulary of ${vocabSize}`);
-    }
-    if (p.maxNewTokens < 0) throw new RequestError(400, "max_new_tokens must be non-negative");
-    if (p.temperature < 0) throw new RequestError(400, "temperature must be non-negative");
-    if (!(p.topP > 0 && p.topP <= 1)) throw new RequestError(400, "top_p must be in (0, 1]");
-    if (!(p.repetitionPenalty > 0 && p.repetitionPenalty <= 2)) {
-      throw new RequestError(400, "repetition_penalty must be in (0, 2]");
-    }
-    if (inputIds.length + p.maxNewTokens > this.options.contextLength) {
-      throw new RequestError(
-        400,
-        `Requested token count exceeds the model's maximum context length of ${this.options.contextLength} tokens. You requested a total of ${inputIds.length + p.maxNewTokens} tokens: ${inputIds.length} tokens from the input messages and ${p.maxNewTokens} tokens for the completion.`,
-      );
-    }
-    const stops = new Set(p.stopTokenIds);
-    if (!p.ignoreEos && eosTokenId !== null) stops.add(eosTokenId);
-    return {
-      inputIds,
-      maxNewTokens: p.maxNewTokens,
-      params: {
-        temperature: p.temperature,
-        topP: p.topP,
-        topK: p.topK,
-        repetitionPenalty: p.repetitionPenalty,
-      },
-      stopTokenIds: stops,
-      seed: p.seed ?? Math.floor(this.seeds.next() * 4294967296),
-    };
-  }
-
   private async generate(body: unknown): Promise<unknown> {
     if (!isRecord(body)) throw new RequestError(400, "request body must be a JSON object");
     if (body.text !== undefined && body.input_ids === undefined) {
@@ -337,7 +223,7 @@ export class NativeGenerationServer {
       if (!Array.isArray(stopIds) || !stopIds.every((t) => Number.isInteger(t))) {
         throw new RequestError(400, "stop_token_ids must be a list of integers");
       }
-      return this.buildRequest(
+      return buildRequest(
         ids,
         {
           maxNewTokens: int(s.max_new_tokens, "max_new_tokens", 128),
@@ -353,6 +239,8 @@ export class NativeGenerationServer {
               : int(s.sampling_seed, "sampling_seed", 0),
         },
         model,
+        this.options.contextLength,
+        this.seeds,
       );
     });
     const started = Date.now();
@@ -361,7 +249,7 @@ export class NativeGenerationServer {
       output_ids: r.outputIds,
       meta_info: {
         id: randomUUID().replaceAll("-", ""),
-        finish_reason: this.finishReason(r.finishReason),
+        finish_reason: finishReason(r.finishReason),
         prompt_tokens: lists[i]!.length,
         completion_tokens: r.outputIds.length,
         cached_tokens: 0,
@@ -370,12 +258,6 @@ export class NativeGenerationServer {
       },
     }));
     return single ? outputs[0] : outputs;
-  }
-
-  private finishReason(f: NativeFinish): Record<string, unknown> {
-    if (f.type === "stop") return { type: "stop", matched: f.matched };
-    if (f.type === "length") return { type: "length", length: f.length };
-    return { type: "abort", message: f.message };
   }
 
   private async completions(body: unknown): Promise<unknown> {
@@ -394,7 +276,7 @@ export class NativeGenerationServer {
     const { lists } = tokenLists(body.prompt, "prompt");
     const seed = body.seed === undefined || body.seed === null ? null : int(body.seed, "seed", 0);
     const requests = lists.map((ids) =>
-      this.buildRequest(
+      buildRequest(
         ids,
         {
           maxNewTokens: int(body.max_tokens, "max_tokens", 16),
@@ -407,6 +289,8 @@ export class NativeGenerationServer {
           seed,
         },
         model,
+        this.options.contextLength,
+        this.seeds,
       ),
     );
     const results = await Promise.all(requests.map((r) => this.generator.submit(r)));

@@ -1,87 +1,18 @@
-import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import type { Logger } from "@grail/log";
-import type { MinerMetrics } from "@grail/metrics";
 import { WINDOW_LENGTH, windowStart as windowOf } from "@grail/protocol";
 import type { CheckpointMetadata } from "@grail/storage";
-import type { HotkeySigner } from "../pool/types.js";
-import { type BudgetSettings, TimeBudget } from "./budget.js";
-import {
-  type FatalMiningError,
-  MiningError,
-  PipelineInitError,
-  WindowSkippedError,
-  type WindowSkipReason,
-} from "./errors.js";
+import { TimeBudget } from "./budget.js";
+import { CheckpointSwitch } from "./checkpoint-switch.js";
+import type { MiningEngineDeps, MiningProgress, WindowReport } from "./engine-types.js";
+import { type FatalMiningError, MiningError, WindowSkippedError, type WindowSkipReason } from "./errors.js";
 import { classifyWindowError } from "./policy.js";
-import type {
-  Backends,
-  CheckpointSource,
-  EnvironmentFactory,
-  MiningChain,
-  MiningTokenizer,
-  RandomnessSource,
-  StartBackends,
-} from "./ports.js";
+import type { Backends } from "./ports.js";
 import { type WindowTask, windowTaskFromMetadata } from "./sampling.js";
-import type { ProgressReporter } from "./watchdog.js";
-import { type SchedulerSettings, type StopReason, WindowRun, type WindowRunSummary } from "./window-run.js";
-import type { WindowSink, WindowUploadOutcome } from "./window-sink.js";
+import { WindowPublisher } from "./window-publish.js";
+import { type StopReason, WindowRun, type WindowRunSummary } from "./window-run.js";
+import type { WindowUploadOutcome } from "./window-sink.js";
 
-export interface EngineSettings extends SchedulerSettings, BudgetSettings {
-  /** Pause before retrying a window after an unexpected error. Default 10 s (the reference's). */
-  retryDelayMs?: number;
-}
-
-export interface MiningEngineDeps {
-  chain: MiningChain;
-  randomness: RandomnessSource;
-  checkpoints: CheckpointSource;
-  startBackends: StartBackends;
-  loadTokenizer: (checkpointDir: string) => Promise<MiningTokenizer>;
-  environments: EnvironmentFactory;
-  sink: WindowSink;
-  signer: HotkeySigner;
-  metrics: MinerMetrics;
-  logger: Logger;
-  settings: EngineSettings;
-  /** Told when work gets done (a checkpoint load, each batch, each upload) and how each window ended. */
-  progress?: ProgressReporter;
-  now?: () => number;
-}
-
-/** What the progress line and the status endpoint show. */
-export interface MiningProgress {
-  phase: "starting" | "waiting" | "loading" | "mining" | "uploading" | "stopping" | "stopped";
-  window: number | null;
-  block: number | null;
-  blocksLeft: number | null;
-  checkpointWindow: number | null;
-  groupsGenerated: number;
-  groupsProved: number;
-  groupsPackaged: number;
-  groupsDropped: number;
-  rolloutsPackaged: number;
-  /** Packaged rollouts per second over the window so far. */
-  rolloutsPerSecond: number;
-  upload: "idle" | "writing" | "uploading" | "retrying" | "uploaded" | "failed";
-  lastUploadedWindow: number | null;
-  windowsMined: number;
-}
-
-export interface WindowReport {
-  windowStart: number;
-  checkpointWindow: number;
-  run: WindowRunSummary;
-  upload: WindowUploadOutcome | null;
-}
-
-interface LoadedCheckpoint {
-  window: number;
-  dir: string;
-  tokenizer: MiningTokenizer;
-  modelName: string;
-}
+export { modelNameOf } from "./checkpoint-switch.js";
+export type { EngineSettings, MiningEngineDeps, MiningProgress, WindowReport } from "./engine-types.js";
 
 /** Skips a restart cannot help: nothing to mine yet, the trainer's metadata is bad, or the miner is stopping. */
 const EXCUSED_SKIPS: ReadonlySet<WindowSkipReason> = new Set([
@@ -113,13 +44,15 @@ const abortable = (ms: number, signal: AbortSignal) =>
  * sync skips the window instead); a newer checkpoint that cannot be loaded skips the window rather
  * than mining rows validators would reject; upload failures are failures, with the file kept and
  * retried until the deadline.
+ *
+ * Checkpoint switching is in checkpoint-switch.ts, publishing the window file in window-publish.ts.
  */
 export class MiningEngine {
   readonly budget: TimeBudget;
   private readonly now: () => number;
   private readonly stopController = new AbortController();
-  private backends: Backends | null = null;
-  private current: LoadedCheckpoint | null = null;
+  private readonly checkpointSwitch: CheckpointSwitch;
+  private readonly publisher: WindowPublisher;
   private run: WindowRun | null = null;
   private readonly reports: WindowReport[] = [];
   private readonly listeners = new Set<(r: WindowReport) => void>();
@@ -146,11 +79,13 @@ export class MiningEngine {
   constructor(private readonly deps: MiningEngineDeps) {
     this.budget = new TimeBudget(deps.settings);
     this.now = deps.now ?? Date.now;
+    this.checkpointSwitch = new CheckpointSwitch(deps, this.now);
+    this.publisher = new WindowPublisher(deps, this.budget, this.progressState, this.now, () => this.beat());
   }
 
   /** The generation server and proof pool once started (null before the first checkpoint). */
   get started(): Backends | null {
-    return this.backends;
+    return this.checkpointSwitch.backends;
   }
 
   get stopping(): boolean {
@@ -344,7 +279,8 @@ export class MiningEngine {
     }
 
     this.progressState.phase = "loading";
-    const ckpt = await this.ensureCheckpoint(W);
+    const ckpt = await this.checkpointSwitch.ensureCheckpoint(W);
+    this.progressState.checkpointWindow = ckpt.window;
     this.beat();
     let meta: CheckpointMetadata | null;
     try {
@@ -369,7 +305,7 @@ export class MiningEngine {
     if (this.deps.randomness.drandEnabled && !rand.useDrand) metrics.drandFallbacks.inc();
     if (signal.aborted) throw new WindowSkippedError("stopping", "stopping before the window started");
 
-    const backends = this.backends!;
+    const backends = this.checkpointSwitch.backends!;
     const run = new WindowRun(
       {
         identity: {
@@ -432,11 +368,11 @@ export class MiningEngine {
         sealedAtMs: this.now(),
       };
     }
-    const upload = await this.publish(W, summary.rolloutsPackaged);
+    const upload = await this.publisher.publish(W, summary.rolloutsPackaged);
     const report: WindowReport = { windowStart: W, checkpointWindow: ckpt.window, run: summary, upload };
     this.reports.push(report);
     this.progressState.windowsMined++;
-    this.summaryLine(report);
+    this.publisher.summaryLine(report, this.run?.pending ?? 0);
     for (const l of this.listeners) l(report);
     try {
       await checkpoints.cleanupLocal?.(W);
@@ -445,181 +381,4 @@ export class MiningEngine {
     }
     return upload;
   }
-
-  private async publish(W: number, rows: number): Promise<WindowUploadOutcome | null> {
-    const { metrics, sink, signer, logger } = this.deps;
-    if (rows === 0) {
-      sink.discard(W);
-      metrics.emptyWindows.inc();
-      return null;
-    }
-    this.progressState.phase = "uploading";
-    this.progressState.upload = "writing";
-    const stopUpload = metrics.stageDuration.startTimer("upload");
-    const outcome = await sink.publish(W, {
-      hotkey: signer.ss58,
-      deadlineMs: this.budget.deadlineMs(W, this.now()),
-      timestampSeconds: this.now() / 1000,
-    });
-    stopUpload();
-    this.beat();
-    const record = (o: WindowUploadOutcome) => {
-      if (o.status === "uploaded") {
-        this.budget.uploadTime.observe(o.durationMs / 1000);
-        metrics.uploads.inc("success");
-        metrics.rolloutsUploaded.inc(o.rows);
-        metrics.lastUploadedWindow.set(W);
-        metrics.lastUploadedWindowRollouts.set(o.rows);
-        this.progressState.lastUploadedWindow = W;
-        this.progressState.upload = "uploaded";
-      } else {
-        metrics.uploads.inc("failure");
-        metrics.rolloutsDropped.inc("upload_failed", o.rows || rows);
-        this.progressState.upload = "failed";
-        logger.error("window file was not uploaded", { window: W, rows: o.rows || rows, error: o.error });
-      }
-    };
-    if (outcome.retrying) {
-      this.progressState.upload = "retrying";
-      void outcome.final.then(record);
-    } else {
-      record(outcome);
-    }
-    return outcome;
-  }
-
-  private summaryLine(r: WindowReport): void {
-    const s = r.run;
-    const drops = Object.entries(s.dropped)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(",");
-    const secs = (s.sealedAtMs - s.startedAtMs) / 1000;
-    this.deps.logger.notice(
-      `window ${r.windowStart}: ${s.groupsPackaged} groups (${s.rolloutsPackaged} rollouts) packaged, ${s.groupsDropped} dropped${drops ? ` [${drops}]` : ""}, upload ${r.upload ? r.upload.status : "none (empty)"}`,
-      {
-        window: r.windowStart,
-        checkpoint: r.checkpointWindow,
-        groups: s.groupsPackaged,
-        rollouts: s.rolloutsPackaged,
-        dropped: s.groupsDropped,
-        batches: s.batches,
-        stop: s.stopReason,
-        // Groups still being proved when the file was sealed; they are dropped as window_closed.
-        lateGroups: this.run?.pending ?? 0,
-        miningSeconds: Math.round(secs * 10) / 10,
-        rolloutsPerSecond: secs > 0 ? Math.round((s.rolloutsPackaged / secs) * 100) / 100 : 0,
-        uploadMs: r.upload ? Math.round(r.upload.durationMs) : null,
-        fileBytes: r.upload?.size ?? null,
-        neededBlocks: this.budget.neededBlocks(),
-        blockSeconds: Math.round(this.budget.blockSeconds * 1000) / 1000,
-        batchSeconds: Math.round(this.budget.batchSeconds * 1000) / 1000,
-      },
-    );
-  }
-
-  /**
-   * The window's checkpoint, loaded into the generation server and every proof worker. Any failure
-   * skips the window: mining on the previous checkpoint would produce rows whose checkpoint_window
-   * validators reject, and generation must never use other weights than the proofs.
-   */
-  private async ensureCheckpoint(W: number): Promise<LoadedCheckpoint> {
-    const { checkpoints, metrics, logger } = this.deps;
-    let C: number | null;
-    try {
-      C = await checkpoints.latestReadyCheckpoint(W);
-    } catch (err) {
-      throw new WindowSkippedError(
-        "checkpoint_unavailable",
-        `checkpoint listing failed: ${(err as Error).message}`,
-        {},
-        err,
-      );
-    }
-    if (C === null) throw new WindowSkippedError("no_checkpoint", `no READY checkpoint before window ${W}`);
-    const cur = this.current;
-    if (
-      cur &&
-      cur.window === C &&
-      this.backends &&
-      this.backends.generation.loadedCheckpoint === resolve(cur.dir) &&
-      this.backends.proofs.stats().checkpointWindow === C
-    ) {
-      return cur;
-    }
-
-    const t0 = this.now();
-    let dir: string;
-    try {
-      const got = await checkpoints.getCheckpoint(C);
-      dir = got.dir;
-      metrics.checkpointLoads.inc(got.method);
-      metrics.checkpointLoadDuration.observe(got.method, (this.now() - t0) / 1000);
-    } catch (err) {
-      throw new WindowSkippedError(
-        "checkpoint_unavailable",
-        `checkpoint ${C} could not be made ready: ${(err as Error).message}`,
-        { checkpointWindow: C },
-        err,
-      );
-    }
-
-    if (!this.backends) {
-      try {
-        this.backends = await this.deps.startBackends({ dir, window: C });
-      } catch (err) {
-        throw new PipelineInitError(
-          `the generation server or the proof workers failed to start on checkpoint ${C}: ${(err as Error).message}`,
-          { checkpointWindow: C, dir },
-          { cause: err },
-        );
-      }
-      logger.notice("pipeline started", { checkpoint: C, dir });
-    } else {
-      const { generation, proofs } = this.backends;
-      const [gen, prf] = await Promise.allSettled([
-        generation.loadedCheckpoint === resolve(dir) ? Promise.resolve(null) : generation.syncWeights(dir),
-        proofs.reload({ modelDir: dir, checkpointWindow: C }),
-      ]);
-      if (gen.status === "rejected") {
-        metrics.weightSyncs.inc("failed");
-        throw new WindowSkippedError(
-          "weights_not_synced",
-          `generation server could not load checkpoint ${C}: ${(gen.reason as Error).message}`,
-          { checkpointWindow: C },
-          gen.reason,
-        );
-      }
-      if (gen.value) metrics.weightSyncs.inc(gen.value.method === "in-place" ? "synced" : "restarted");
-      if (prf.status === "rejected" || prf.value.every((o) => o.outcome === "unavailable")) {
-        throw new WindowSkippedError(
-          "weights_not_synced",
-          `proof workers could not load checkpoint ${C}: ${prf.status === "rejected" ? (prf.reason as Error).message : "every worker is unavailable"}`,
-          { checkpointWindow: C },
-        );
-      }
-      logger.notice("switched checkpoint", {
-        from: cur?.window ?? null,
-        to: C,
-        generation: gen.value ? gen.value.method : "already loaded",
-        proofs: prf.value.map((o) => `${o.gpu}:${o.outcome}`).join(","),
-        ms: this.now() - t0,
-      });
-    }
-    const tokenizer = await this.deps.loadTokenizer(dir);
-    const loaded: LoadedCheckpoint = { window: C, dir, tokenizer, modelName: await modelNameOf(dir) };
-    this.current = loaded;
-    this.progressState.checkpointWindow = C;
-    return loaded;
-  }
-}
-
-/** `model_name` from the local checkpoint's metadata.json, as the reference binds it (§3.10). */
-export async function modelNameOf(dir: string): Promise<string> {
-  try {
-    const meta = JSON.parse(await readFile(join(dir, "metadata.json"), "utf8")) as { model_name?: unknown };
-    if (typeof meta.model_name === "string" && meta.model_name !== "") return meta.model_name;
-  } catch {
-    // no local metadata: the reference's default name
-  }
-  return "no_name";
 }

@@ -1,103 +1,24 @@
-import { assembleGroup, INSTRUCTED_CHAT_TEMPLATE, type Problem } from "@grail/environments";
 import { type Completion, StaleWeightsError } from "@grail/generation";
 import type { Logger } from "@grail/log";
-import type { DropReason, MinerMetrics } from "@grail/metrics";
-import { CHALLENGE_K, ROLLOUTS_PER_PROBLEM, WINDOW_LENGTH, windowStart as windowOf } from "@grail/protocol";
-import { GroupDroppedError, StaleCheckpointError } from "../pool/errors.js";
-import type { HotkeySigner, ProvedGroup } from "../pool/types.js";
-import type { TimeBudget } from "./budget.js";
-import { type PackagingRollout, packageGroup, type WindowIdentity } from "./packaging.js";
-import type { GenerationPort, MiningChain, MiningEnvironment, MiningTokenizer, ProofPort } from "./ports.js";
-import type { WindowTask } from "./sampling.js";
-import type { WindowSink } from "./window-sink.js";
+import type { DropReason } from "@grail/metrics";
+import { ROLLOUTS_PER_PROBLEM, WINDOW_LENGTH, windowStart as windowOf } from "@grail/protocol";
+import { GroupDrop, type PreparedGroup, prepareGroup, proveScoreAndPackage } from "./window-group.js";
+import type {
+  StopReason,
+  WindowCounters,
+  WindowRunDeps,
+  WindowRunInput,
+  WindowRunSummary,
+} from "./window-run-types.js";
 
-export interface SchedulerSettings {
-  /** GRAIL_PIPELINE_GROUPS_PER_BATCH: groups (×16 prompts) per generate call. */
-  groupsPerBatch: number;
-  /**
-   * Groups generated but not yet packaged (rewards and proofs running or queued) above which the
-   * next generate call waits: the proof side is saturated. Default 2 × groupsPerBatch, i.e. one
-   * batch being proved while the next one is generated.
-   */
-  maxPendingGroups?: number;
-  /** Generate calls failing in a row before the window's generation stops. Default 3. */
-  maxConsecutiveGenerationFailures?: number;
-}
-
-/** Why a window stopped starting batches. */
-export type StopReason =
-  | "time_budget"
-  | "window_rolled_over"
-  | "sealed"
-  | "stopping"
-  | "stale_weights"
-  | "generation_failing"
-  | "problem_failed"
-  | "chain_unavailable";
-
-export interface WindowCounters {
-  groupsDispatched: number;
-  groupsGenerated: number;
-  groupsProved: number;
-  groupsPackaged: number;
-  rolloutsPackaged: number;
-  groupsDropped: number;
-  dropped: Partial<Record<DropReason, number>>;
-  batches: number;
-}
-
-export interface WindowRunSummary extends WindowCounters {
-  windowStart: number;
-  stopReason: StopReason;
-  /** Problem indices dispatched: 0 … nextGroup − 1 (gaps where groups were dropped). */
-  nextGroup: number;
-  startedAtMs: number;
-  sealedAtMs: number;
-}
-
-export interface WindowRunInput {
-  identity: WindowIdentity;
-  /** The directory the generation server must be serving. */
-  checkpointDir: string;
-  task: WindowTask;
-  env: MiningEnvironment;
-  tokenizer: MiningTokenizer;
-}
-
-export interface WindowRunDeps {
-  chain: MiningChain;
-  generation: GenerationPort;
-  proofs: ProofPort;
-  sink: WindowSink;
-  signer: HotkeySigner;
-  budget: TimeBudget;
-  metrics: MinerMetrics;
-  logger: Logger;
-  settings: SchedulerSettings;
-  /** Aborted when the miner is asked to stop: no new batch starts. */
-  stopSignal: AbortSignal;
-  now?: () => number;
-  /** Called after every generate call (watchdog heartbeat, progress). */
-  onBatch?: () => void;
-  /** Reads the head and feeds the budget's block-time EMA; defaults to chain.currentBlock. */
-  readBlock?: () => Promise<number>;
-}
-
-interface PreparedGroup {
-  index: number;
-  block: number;
-  problem: unknown;
-  promptIds: number[];
-}
-
-class GroupDrop extends Error {
-  constructor(
-    readonly reason: DropReason,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export type {
+  SchedulerSettings,
+  StopReason,
+  WindowCounters,
+  WindowRunDeps,
+  WindowRunInput,
+  WindowRunSummary,
+} from "./window-run-types.js";
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -111,7 +32,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
       { once: true },
     );
   });
-
 /**
  * Mines one window: dispatches GROUPS_PER_BATCH groups per generate call with problem indices
  * assigned in order at dispatch time; while batch N+1 generates, batch N is rewarded, proved on
@@ -208,7 +128,7 @@ export class WindowRun {
       nextGroup += indices.length;
       let prepared: PreparedGroup[];
       try {
-        prepared = await Promise.all(indices.map((i) => this.prepare(i, block)));
+        prepared = await Promise.all(indices.map((i) => prepareGroup(this.input, this.hotkey, i, block)));
       } catch (err) {
         this.log.error("could not build the window's problems; generation stops for this window", {
           error: (err as Error).message,
@@ -262,20 +182,6 @@ export class WindowRun {
   /** Resolves when every group of the window has settled (packaged or dropped). */
   async settled(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
-  }
-
-  private async prepare(index: number, block: number): Promise<PreparedGroup> {
-    const { env, tokenizer, task, identity } = this.input;
-    const problem = await env.problemForGroup(this.hotkey, identity.blockHash, index);
-    const spec = env.prompt(problem, task.thinkingMode);
-    const text = tokenizer.renderChat(spec.messages, {
-      addGenerationPrompt: spec.addGenerationPrompt,
-      ...(spec.chatTemplate === "protocol-chatml" ? { chatTemplate: INSTRUCTED_CHAT_TEMPLATE } : {}),
-      ...(spec.enableThinking === undefined
-        ? {}
-        : { templateKwargs: { enable_thinking: spec.enableThinking } }),
-    });
-    return { index, block, problem, promptIds: await tokenizer.encode(text) };
   }
 
   /** One generate call for the batch; its groups then proceed on their own. */
@@ -356,7 +262,14 @@ export class WindowRun {
   private async processGroup(g: PreparedGroup, completions: Completion[]): Promise<void> {
     this.pendingGroups++;
     try {
-      const rows = await this.proveScoreAndPackage(g, completions);
+      const rows = await proveScoreAndPackage(
+        this.input,
+        this.deps,
+        this.counters,
+        () => this.now(),
+        g,
+        completions,
+      );
       if (this.sealed) throw new GroupDrop("window_closed", "finished after the window was sealed");
       this.deps.sink.add(this.windowStart, rows);
       this.counters.groupsPackaged++;
@@ -367,96 +280,6 @@ export class WindowRun {
       else this.drop(g.index, "generation_failed", `unexpected: ${(err as Error).message}`);
     } finally {
       this.pendingGroups--;
-    }
-  }
-
-  private async proveScoreAndPackage(g: PreparedGroup, completions: Completion[]) {
-    const { identity, task, env, tokenizer } = this.input;
-    const { metrics } = this.deps;
-    if (completions.some((c) => c.status === "skipped_context")) {
-      throw new GroupDrop("context_overflow", "prompt + max_new_tokens exceeds the server context");
-    }
-    const short = completions.findIndex((c) => c.outputIds.length < CHALLENGE_K);
-    if (short >= 0) {
-      throw new GroupDrop(
-        "generation_failed",
-        `completion ${short} has ${completions[short]!.outputIds.length} < ${CHALLENGE_K} tokens`,
-      );
-    }
-    const promptLength = g.promptIds.length;
-    const tokens = completions.map((c) => {
-      const t = new Int32Array(promptLength + c.outputIds.length);
-      t.set(g.promptIds, 0);
-      t.set(c.outputIds, promptLength);
-      return t;
-    });
-
-    // Proofs start first: they are the long pole; rewards run meanwhile.
-    const stopProof = metrics.stageDuration.startTimer("proof");
-    const proof = this.deps.proofs
-      .proveGroup(
-        {
-          groupId: `${identity.windowStart}:${g.index}`,
-          rollouts: tokens.map((t) => ({ tokens: t, promptLen: promptLength })),
-        },
-        {
-          randomnessHex: identity.randomness,
-          modelName: identity.modelName,
-          checkpointWindow: identity.checkpointWindow,
-        },
-      )
-      .finally(stopProof);
-    const stopReward = metrics.stageDuration.startTimer("reward");
-    const scored = Promise.all(
-      completions.map(async (c) =>
-        env.score(
-          g.problem,
-          await tokenizer.decode(c.outputIds, { skipSpecialTokens: false }),
-          task.thinkingMode,
-        ),
-      ),
-    ).finally(stopReward);
-    const [proofResult, rewardResult] = await Promise.allSettled([proof, scored]);
-
-    if (rewardResult.status === "rejected") {
-      throw new GroupDrop("reward_failed", (rewardResult.reason as Error).message);
-    }
-    const group = assembleGroup(g.problem as Problem, rewardResult.value);
-    if (group.dropReason) throw new GroupDrop("reward_failed", group.dropReason);
-    if (proofResult.status === "rejected") {
-      const e = proofResult.reason as Error;
-      throw new GroupDrop(
-        e instanceof StaleCheckpointError ? "stale_checkpoint" : "proof_failed",
-        e instanceof GroupDroppedError ? e.reason : e.message,
-      );
-    }
-    const proved: ProvedGroup = proofResult.value;
-    this.counters.groupsProved++;
-    metrics.rolloutsProved.inc(proved.rollouts.length);
-    for (const r of group.rollouts) metrics.rolloutReward.observe(r.reward);
-
-    const rollouts: PackagingRollout[] = proved.rollouts.map((p, i) => ({
-      tokens: tokens[i]!,
-      promptLength,
-      reward: group.rollouts[i]!.reward,
-      advantage: group.rollouts[i]!.advantage,
-      success: group.rollouts[i]!.success,
-      sVals: p.sVals,
-      logprobs: p.logprobs,
-      commitSignature: p.signature,
-    }));
-    const stopPack = metrics.stageDuration.startTimer("packaging");
-    try {
-      return packageGroup(
-        identity,
-        { groupIndex: g.index, block: g.block, rollouts },
-        this.deps.signer,
-        this.now() / 1000,
-      );
-    } catch (err) {
-      throw new GroupDrop("signing_failed", (err as Error).message);
-    } finally {
-      stopPack();
     }
   }
 }
