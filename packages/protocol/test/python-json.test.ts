@@ -49,7 +49,14 @@ describe("Python's json as the reference validator uses it", () => {
       "-",
       "",
     ]) {
-      expect(() => parsePythonJson(text), JSON.stringify(text)).toThrow(PythonJsonError);
+      let error: unknown;
+      try {
+        parsePythonJson(text);
+      } catch (err) {
+        error = err;
+      }
+      expect(error, JSON.stringify(text)).toBeInstanceOf(PythonJsonError);
+      expect((error as PythonJsonError).message).toMatch(/^json\.loads refuses this text: /);
     }
   });
 
