@@ -225,11 +225,11 @@ export function pythonJsonString(s: string): string {
 
 /** Python compares str keys by code point, which differs from UTF-16 order above U+D7FF. */
 function codePointCompare(a: string, b: string): number {
-  const ai = a[Symbol.iterator]();
-  const bi = b[Symbol.iterator]();
+  const aChars = a[Symbol.iterator]();
+  const bChars = b[Symbol.iterator]();
   for (;;) {
-    const x = ai.next();
-    const y = bi.next();
+    const x = aChars.next();
+    const y = bChars.next();
     if (x.done || y.done) return x.done && y.done ? 0 : x.done ? -1 : 1;
     const d = x.value.codePointAt(0)! - y.value.codePointAt(0)!;
     if (d !== 0) return d;
