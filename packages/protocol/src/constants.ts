@@ -41,6 +41,9 @@ export const MIN_EOS_PROBABILITY = 0.02;
 export const SANITY_CHECK_DRIFT_THRESHOLD = 0.1;
 /** Median of exp(|Δlogprob|) − 1 over the challenged positions must not exceed this. */
 export const LOGPROB_IS_EPS = 0.1;
+/** Soft checks ban at max(1, ceil(threshold · checked rollouts)) failures (`soft_threshold`). */
+export const REWARD_SOFT_THRESHOLD = 0.2;
+export const DISTRIBUTION_SOFT_THRESHOLD = 0.51;
 export const REWARD_REL_TOL = 0.02;
 export const REWARD_ABS_TOL = 1e-6;
 /** |Σ advantages| per group must not exceed this. */

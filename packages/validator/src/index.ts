@@ -4,6 +4,5 @@ export * from "./errors.js";
 export * from "./input.js";
 export * from "./local-validator.js";
 export { formatReport, type ValidationReport, type Verdict, verdictLine } from "./report.js";
-export { validatorSampleGroups } from "./sampling.js";
 export * from "./statistics.js";
 export * from "./validate.js";

@@ -70,7 +70,10 @@ function pad(text: string, width: number): string {
   return text.length >= width ? text : text + " ".repeat(width - text.length);
 }
 
-/** The per-check table and the verdict, as `pnpm validate` prints them. */
+/**
+ * The per-check table and the verdict, as `pnpm validate` prints them; each line also names the
+ * outcome as the subnet's validator records it when the check fails.
+ */
 export function formatReport(report: ValidationReport, options: { failuresPerCheck?: number } = {}): string {
   const limit = options.failuresPerCheck ?? 3;
   const lines: string[] = [];
@@ -91,7 +94,8 @@ export function formatReport(report: ValidationReport, options: { failuresPerChe
     pad("pass", 6),
     pad("fail", 6),
     pad("n/a", 5),
-    "result",
+    pad("result", 14),
+    "the validator's name",
   ];
   lines.push(header.join(" "));
   lines.push("-".repeat(header.join(" ").length + 4));
@@ -114,7 +118,8 @@ export function formatReport(report: ValidationReport, options: { failuresPerChe
         pad(String(c.passed), 6),
         pad(String(c.failed), 6),
         pad(String(c.notRun), 5),
-        result,
+        pad(result, 14),
+        c.validatorName,
       ].join(" "),
     );
   }

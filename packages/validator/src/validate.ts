@@ -40,7 +40,8 @@ async function selectCheckpoint(
  * Runs every check of spec/protocol.md §7 that needs no other miner on one window file: the file's
  * discovery rules, its structure over all rows, and for the selected rollouts the signatures, the
  * prompt, the proofs recomputed with our engine at the challenged positions, termination,
- * logprobs, reward and the sampling distribution, then the GRPO group rules.
+ * logprobs, reward and the sampling distribution, then the GRPO group rules. Copycat detection,
+ * which compares miners, is reported as not run.
  */
 export async function validateWindowFile(input: WindowValidationInput): Promise<ValidationReport> {
   const started = Date.now();
@@ -54,6 +55,11 @@ export async function validateWindowFile(input: WindowValidationInput): Promise<
   // §7.1: discovery and download.
   const file = await readCheckedWindowFile(input, ledger);
   if (!file) return report(null);
+  ledger.notRun(
+    "copycat",
+    "file",
+    "not run here: needs the other miners' window files of this window and interval (completion digests are compared across miners)",
+  );
   const { rows } = file;
   const groupsOf = groupRows(rows);
 
@@ -81,7 +87,7 @@ export async function validateWindowFile(input: WindowValidationInput): Promise<
     hotkey: input.hotkey,
     challengeRandomness: input.challengeRandomness,
     groupsOf,
-    rows: rows.length,
+    records: rows,
   };
   const checkedGroups = checkedGroupsOf(input.selection ?? { kind: "all" }, sampling);
   let rolloutsChecked = 0;

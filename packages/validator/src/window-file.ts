@@ -3,6 +3,7 @@ import {
   checkWindowRows,
   MAX_ROLLOUT_FILE_SIZE_BYTES,
   MIN_ROLLOUT_FILE_SIZE_BYTES,
+  parsePythonJson,
   type RolloutRecord,
   type WindowCheckKind,
 } from "@grail/protocol";
@@ -70,6 +71,28 @@ async function parquetReadable(ledger: CheckLedger, file: WindowFileInput): Prom
 }
 
 /**
+ * §6.4: the reference decodes both JSON columns of every row with `json.loads` while reading the
+ * file; one that raises makes its download fail, and the window counts as missing.
+ */
+function jsonColumns(ledger: CheckLedger, rows: readonly RolloutRecord[]): void {
+  let ok = true;
+  rows.forEach((r, i) => {
+    for (const column of ["commitments", "beacon"] as const) {
+      try {
+        parsePythonJson(r.commit[column]);
+      } catch (err) {
+        ok = false;
+        ledger.fail("json_columns", rowSubject(i), {
+          row: i,
+          message: `commit.${column}: ${errorMessage(err)}`,
+        });
+      }
+    }
+  });
+  if (ok) ledger.pass("json_columns", "file");
+}
+
+/**
  * §7.1, discovery and download: the file's checks, then its rows; null when there is no file
  * or it does not parse (the report then ends there).
  */
@@ -80,11 +103,13 @@ export async function readCheckedWindowFile(
   if (!fileFound(ledger, input.file)) return null;
   fileSize(ledger, input.file);
   uploadDeadline(ledger, input.file, input.deadlineSeconds);
-  return parquetReadable(ledger, input.file);
+  const file = await parquetReadable(ledger, input.file);
+  if (file) jsonColumns(ledger, file.rows);
+  return file;
 }
 
-/** Row indices by rollout_group, in file order. */
-export function groupRows(rows: readonly RolloutRecord[]): Map<number, number[]> {
+/** Row indices by rollout_group, groups in the order they first appear in the file. */
+export function groupRows(rows: readonly Pick<RolloutRecord, "rollout_group">[]): Map<number, number[]> {
   const groupsOf = new Map<number, number[]>();
   rows.forEach((r, i) => {
     const members = groupsOf.get(r.rollout_group) ?? [];

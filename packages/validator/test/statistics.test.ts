@@ -7,7 +7,6 @@ import {
   pythonMedian,
   sampledTokenProbability,
   softmaxProbability,
-  validatorSampleGroups,
 } from "../src/index.js";
 
 describe("the statistics the validator's checks use", () => {
@@ -76,17 +75,5 @@ describe("the statistics the validator's checks use", () => {
     expect(v.ok).toBe(false);
     expect(v.message).toMatch(/first 50/);
     expect(v.q10).toBeGreaterThan(0.025);
-  });
-
-  it("samples groups like the validator: all of a small file, else ⌊10 %⌋ capped at 4", () => {
-    const groups = Array.from({ length: 60 }, (_, i) => i * 2);
-    expect(validatorSampleGroups("hk", "ab", [3, 1], 20)).toEqual([1, 3]);
-    const a = validatorSampleGroups("hk", "ab", groups, 960);
-    expect(a).toHaveLength(4);
-    expect(a.every((g) => groups.includes(g))).toBe(true);
-    expect(validatorSampleGroups("hk", "ab", groups, 960)).toEqual(a);
-    expect(validatorSampleGroups("hk", "cd", groups, 960)).not.toEqual(a);
-    expect(validatorSampleGroups("hk", "ab", groups.slice(0, 25), 400)).toHaveLength(2);
-    expect(validatorSampleGroups("hk", "ab", groups.slice(0, 5), 80)).toHaveLength(1);
   });
 });

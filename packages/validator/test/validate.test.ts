@@ -8,7 +8,7 @@ import { windowFileMetadata, writeWindowFile } from "@grail/storage";
 import { Keyring } from "@polkadot/keyring";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { validateWindowFile, type WindowValidationInput } from "../src/index.js";
+import { formatReport, validateWindowFile, type WindowValidationInput } from "../src/index.js";
 
 const WINDOW = 90;
 const BLOCK_HASH = `0x${"ab".repeat(32)}`;
@@ -16,8 +16,14 @@ let work: string;
 let bytes: Buffer;
 let hotkey: string;
 
-/** A structurally valid file of one group (sketches and signatures are not from a model). */
-async function oneGroupFile(): Promise<Buffer> {
+/**
+ * A structurally valid file of one group (sketches and signatures are not from a model), with
+ * `mutate` applied to its rows before writing.
+ */
+async function oneGroupFile(
+  name = "window.parquet",
+  mutate: (rows: RolloutRecord[]) => void = () => {},
+): Promise<Buffer> {
   await cryptoWaitReady();
   const signer = new KeyringHotkeySigner(
     new Keyring({ type: "sr25519", ss58Format: 42 }).addFromUri("//GrailValidateTest"),
@@ -51,7 +57,8 @@ async function oneGroupFile(): Promise<Buffer> {
     signer,
     1_700_000_000,
   );
-  const file = path.join(work, "window.parquet");
+  mutate(rows);
+  const file = path.join(work, name);
   await writeWindowFile(
     rows,
     windowFileMetadata({
@@ -125,6 +132,31 @@ describe("validateWindowFile before the model checks", () => {
     expect(outcome(r, "advantage_match").passed).toBe(1);
     expect(outcome(r, "proof_valid").passed).toBe(0);
     expect(outcome(r, "proof_valid").notRun).toBe(1);
+  });
+
+  it("treats a file with a JSON column json.loads refuses as missing, as the validator's download does", async () => {
+    const broken = await oneGroupFile("broken-json.parquet", (rows) => {
+      rows[3]!.commit.commitments = '[{"sketch": 1},';
+      rows[7]!.commit.beacon = '{"randomness": "ab",}';
+    });
+    const r = await validateWindowFile(input({ file: { bytes: broken, lastModified: null, source: "x" } }));
+    expect(r.verdict).toBe("no_file");
+    expect(r.failingChecks).toContain("json_columns");
+    expect(outcome(r, "json_columns").failures.map((f) => f.row)).toEqual([3, 7]);
+    // NaN, Infinity and big integers are JSON to Python.
+    const lenient = await oneGroupFile("lenient-json.parquet", (rows) => {
+      rows[0]!.commit.beacon = '{"randomness": "ab", "x": [NaN, -Infinity, 123456789012345678901234567890]}';
+    });
+    const ok = await validateWindowFile(input({ file: { bytes: lenient, lastModified: null, source: "x" } }));
+    expect(outcome(ok, "json_columns").fails).toBe(false);
+  });
+
+  it("says which checks cannot run here and why", async () => {
+    const r = await validateWindowFile(input({}));
+    const copycat = outcome(r, "copycat");
+    expect(copycat.passed + copycat.failed).toBe(0);
+    expect(copycat.notes.join(" ")).toMatch(/^not run here: .*other miners/);
+    expect(formatReport(r)).toMatch(/copycat .* not run/);
   });
 
   it("names the window and block-hash checks for a file of another window", async () => {
