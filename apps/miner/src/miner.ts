@@ -10,7 +10,12 @@ import {
 import type { GpuLayout, MinerConfig } from "@grail/config";
 import { proofEngineFor } from "@grail/config";
 import { CacheDirectorySource, DatasetStore } from "@grail/environments";
-import { ChatTokenizer, GenerationServer, type GenerationServerOptions } from "@grail/generation";
+import {
+  ChatTokenizer,
+  GenerationServer,
+  type GenerationServerOptions,
+  generationLaunchOptions,
+} from "@grail/generation";
 import type { Logger } from "@grail/log";
 import {
   createMetrics,
@@ -260,21 +265,10 @@ async function mine(
   const startBackends = async ({ dir, window }: { dir: string; window: number }): Promise<Backends> => {
     const entryPoints = workerEntryPoints();
     assertWorkerBuilt(entryPoints);
-    const command = pipeline.backend === "sglang" ? pipeline.sglangCommand : pipeline.vllmCommand;
     const [gen, proofs] = await Promise.allSettled([
       GenerationServer.start(dir, {
         backend: pipeline.backend,
-        launch: {
-          gpuStart: pipeline.generationGpu,
-          tp: pipeline.tensorParallel,
-          memFraction: pipeline.gpuMemUtil,
-          contextLength: pipeline.maxModelLen,
-          maxRunningRequests: pipeline.maxNumSeqs,
-          disableCudaGraph: pipeline.disableCudaGraph,
-          gpuIndexing: "relative",
-          startupTimeoutMs: pipeline.serverTimeoutSeconds * 1000,
-          ...(command ? { command } : {}),
-        },
+        launch: generationLaunchOptions(pipeline),
         client: {
           promptsPerRequest: pipeline.groupsPerBatch * ROLLOUTS_PER_PROBLEM,
           maxConcurrentRequests: pipeline.maxConcurrent,
