@@ -20,7 +20,7 @@ const args = sglangServerArgs({
     tp: 4,
     memFraction: 0.88,
     contextLength: 4096,
-    maxRunningRequests: 512,
+    sglangMaxRunningRequests: 512,
     disableCudaGraph: true,
   },
 });

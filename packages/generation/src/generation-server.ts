@@ -12,7 +12,7 @@ import { sglangLaunchSpec } from "./sglang/launch.js";
 import { ProcessSupervisor, type SupervisorOptions } from "./supervisor.js";
 import type { Completion, GenerationClient, SamplingPolicy } from "./types.js";
 import { VllmClient } from "./vllm/client.js";
-import { VLLM_SERVED_MODEL_NAME, vllmLaunchSpec } from "./vllm/launch.js";
+import { VLLM_SERVED_MODEL_NAME, vllmLaunchSpec, vllmTokenizerFor } from "./vllm/launch.js";
 import { repointSymlink, sglangUpdateWeightsFromDisk, vllmReloadWeights } from "./weight-sync.js";
 
 export type GenerationBackend = "sglang" | "vllm";
@@ -28,7 +28,10 @@ export interface GenerationServerOptions {
   };
   /** vLLM: where the `vllm_active` symlink lives (GRAIL_PIPELINE_SYMLINK_DIR); default the checkpoint's parent. */
   symlinkDir?: string | null;
-  /** vLLM --tokenizer (an HF repo id from metadata, or GRAIL_TRAIN_MODEL_ID). */
+  /**
+   * vLLM --tokenizer when the checkpoint's metadata names no Hub repository (GRAIL_TRAIN_MODEL_ID);
+   * see vllmTokenizerFor.
+   */
   tokenizer?: string | null;
   /** SGLang: one timeout for update_weights_from_disk (default 300 s); vLLM: per reload call (default 60 s). */
   weightSyncTimeoutMs?: number;
@@ -240,10 +243,10 @@ export class GenerationServer {
     await repointSymlink(this.symlinkPath, target);
   }
 
-  private launchSpec() {
-    return this.backend === "sglang"
-      ? sglangLaunchSpec(this.modelPath, this.options.launch)
-      : vllmLaunchSpec(this.symlinkPath, this.options.launch, this.options.tokenizer ?? null);
+  private async launchSpec() {
+    if (this.backend === "sglang") return sglangLaunchSpec(this.modelPath, this.options.launch);
+    const tokenizer = await vllmTokenizerFor(this.modelPath, this.options.tokenizer ?? null);
+    return vllmLaunchSpec(this.symlinkPath, this.options.launch, tokenizer);
   }
 
   private async warmUp(baseUrl: string): Promise<void> {

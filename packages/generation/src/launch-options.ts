@@ -1,9 +1,8 @@
 import { GenerationConfigError } from "./errors.js";
 
 /**
- * How to start a generation server. The miner maps its configuration onto this
- * (GRAIL_PIPELINE_VLLM_GPU → gpuStart, GRAIL_PIPELINE_VLLM_TP → tp, GPU_MEM_UTIL → memFraction,
- * MAX_MODEL_LEN → contextLength, MAX_NUM_SEQS → maxRunningRequests, DISABLE_CUDA_GRAPH → disableCudaGraph).
+ * How to start a generation server. The miner's settings map onto this in generationLaunchOptions
+ * (launch-settings.ts).
  */
 export interface ServerLaunchOptions {
   /** First GPU of the server's range [gpuStart, gpuStart + tp). */
@@ -14,8 +13,13 @@ export interface ServerLaunchOptions {
   memFraction: number;
   /** Server context length (SGLang --context-length / vLLM --max-model-len). */
   contextLength: number;
-  /** SGLang --max-running-requests / vLLM --max-num-seqs; null leaves the server default. */
-  maxRunningRequests?: number | null;
+  /** vLLM --max-num-seqs (GRAIL_PIPELINE_MAX_NUM_SEQS); the reference's 64 when absent. */
+  vllmMaxNumSeqs?: number | null;
+  /**
+   * SGLang --max-running-requests, passed only when set: the reference starts SGLang without it, so
+   * SGLang sizes its running batch from the KV cache it reserved.
+   */
+  sglangMaxRunningRequests?: number | null;
   /** SGLang --disable-cuda-graph / vLLM --enforce-eager. */
   disableCudaGraph: boolean;
   /** Fixed port; a free loopback port is picked at every (re)start when absent. */
@@ -31,10 +35,15 @@ export interface ServerLaunchOptions {
   stopCommand?: readonly string[];
   /**
    * `physical` (default, what the reference does): gpuStart names physical GPUs and the child gets
-   * CUDA_VISIBLE_DEVICES=gpuStart..gpuStart+tp-1. `relative`: indices count within the parent's
-   * CUDA_VISIBLE_DEVICES list and are translated to the physical ids it names.
+   * CUDA_VISIBLE_DEVICES=gpuStart..gpuStart+tp-1. `relative` (the miner's): indices count within
+   * `visibleDevices` and are translated to the physical ids it names.
    */
   gpuIndexing?: "physical" | "relative";
+  /**
+   * The devices `relative` indices count within: the miner's CUDA_VISIBLE_DEVICES setting, which may
+   * come from .env and then is not in this process's environment. Default: the parent's variable.
+   */
+  visibleDevices?: readonly string[] | null;
   /** Extra flags appended after the generated ones. */
   extraArgs?: readonly string[];
   /** Extra environment for the child (applied last). */
@@ -58,9 +67,11 @@ export function validateLaunchOptions(options: ServerLaunchOptions): void {
   if (!Number.isInteger(options.contextLength) || options.contextLength < 1) {
     fail("contextLength", options.contextLength, "an integer ≥ 1");
   }
-  const mrr = options.maxRunningRequests;
-  if (mrr !== undefined && mrr !== null && (!Number.isInteger(mrr) || mrr < 1)) {
-    fail("maxRunningRequests", mrr, "an integer ≥ 1 or null");
+  for (const field of ["vllmMaxNumSeqs", "sglangMaxRunningRequests"] as const) {
+    const value = options[field];
+    if (value !== undefined && value !== null && (!Number.isInteger(value) || value < 1)) {
+      fail(field, value, "an integer ≥ 1 or null");
+    }
   }
   if (
     options.port !== undefined &&
@@ -74,30 +85,29 @@ export function validateLaunchOptions(options: ServerLaunchOptions): void {
 
 /**
  * The CUDA_VISIBLE_DEVICES value for a server spanning [gpuStart, gpuStart + tp).
- * @param parentVisible the parent's CUDA_VISIBLE_DEVICES (only read for `relative` indexing)
+ * @param visible the devices `relative` indices count within (a CUDA_VISIBLE_DEVICES value or its
+ *   entries); unset means every device, an empty value none
  */
 export function serverGpuList(
   gpuStart: number,
   tp: number,
   indexing: "physical" | "relative" = "physical",
-  parentVisible: string | undefined = process.env.CUDA_VISIBLE_DEVICES,
+  visible: string | readonly string[] | undefined = process.env.CUDA_VISIBLE_DEVICES,
 ): string {
   const range = Array.from({ length: tp }, (_, i) => gpuStart + i);
-  if (indexing === "physical" || parentVisible === undefined || parentVisible.trim() === "") {
-    return range.join(",");
-  }
-  const visible = parentVisible
-    .split(",")
+  if (indexing === "physical" || visible === undefined) return range.join(",");
+  const devices = (typeof visible === "string" ? visible.split(",") : visible)
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
   const last = gpuStart + tp - 1;
-  if (last >= visible.length) {
+  if (last >= devices.length) {
+    const shown = typeof visible === "string" ? visible : visible.join(",");
     throw new GenerationConfigError(
-      `generation GPUs [${gpuStart}, ${last}] exceed the ${visible.length} devices in CUDA_VISIBLE_DEVICES=${parentVisible}; lower GRAIL_PIPELINE_VLLM_GPU/VLLM_TP or expose more GPUs`,
-      { gpuStart, tp, parentVisible },
+      `generation GPUs [${gpuStart}, ${last}] exceed the ${devices.length} devices in CUDA_VISIBLE_DEVICES=${shown}; lower GRAIL_PIPELINE_VLLM_GPU/VLLM_TP or expose more GPUs`,
+      { gpuStart, tp, visible: shown },
     );
   }
-  return range.map((i) => visible[i]).join(",");
+  return range.map((i) => devices[i]).join(",");
 }
 
 /** Replaces `{gpus}`, `{port}`, `{host}` in each argv token. */

@@ -36,9 +36,11 @@ export function generationLaunchOptions(settings: GenerationLaunchSettings): Ser
     tp: settings.tensorParallel,
     memFraction: settings.gpuMemUtil,
     contextLength: settings.maxModelLen,
-    maxRunningRequests: settings.maxNumSeqs,
+    // vLLM only: the reference never passes SGLang an in-flight cap.
+    vllmMaxNumSeqs: settings.maxNumSeqs,
     disableCudaGraph: settings.disableCudaGraph,
     gpuIndexing: "relative",
+    visibleDevices: settings.cudaVisibleDevices,
     startupTimeoutMs: settings.serverTimeoutSeconds * 1000,
     ...(command ? { command } : {}),
   };

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
-import { mkdtemp, readlink, rm } from "node:fs/promises";
+import { mkdtemp, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   dockerCommand,
   GenerationConfigError,
@@ -14,6 +14,7 @@ import {
   serverGpuList,
   sglangLaunchSpec,
   vllmLaunchSpec,
+  vllmTokenizerFor,
   writeBigramModelDir,
 } from "../src/index.js";
 import { nativeCliPath } from "./helpers/paths.js";
@@ -59,10 +60,21 @@ describe("launch specs", () => {
     expect(spec.baseUrl).toBe("http://127.0.0.1:31000");
     const tuned = await sglangLaunchSpec("/ckpt/c", {
       ...launch,
-      maxRunningRequests: 512,
+      sglangMaxRunningRequests: 512,
       disableCudaGraph: true,
     });
     expect(tuned.args.slice(-3)).toEqual(["--max-running-requests", "512", "--disable-cuda-graph"]);
+  });
+
+  it("caps SGLang's running requests only when asked, never from vLLM's --max-num-seqs", async () => {
+    const spec = await sglangLaunchSpec("/ckpt/c", { ...launch, vllmMaxNumSeqs: 512 });
+    expect(spec.args).not.toContain("--max-running-requests");
+    const vllm = await vllmLaunchSpec("/links/vllm_active", { ...launch, sglangMaxRunningRequests: 8 });
+    expect(vllm.args).not.toContain("--max-running-requests");
+    expect(vllm.args[vllm.args.indexOf("--max-num-seqs") + 1]).toBe("64");
+    await expect(sglangLaunchSpec("/m", { ...launch, sglangMaxRunningRequests: 0 })).rejects.toThrow(
+      /sglangMaxRunningRequests=0/,
+    );
   });
 
   it("prefixes PATH with the interpreter's directory for an absolute launch command", async () => {
@@ -71,6 +83,19 @@ describe("launch specs", () => {
       command: ["/opt/venv/bin/python", "-m", "sglang.launch_server"],
     });
     expect(spec.env.PATH!.split(path.delimiter)[0]).toBe("/opt/venv/bin");
+  });
+
+  it("leaves PATH alone when the interpreter's directory is on it already", async () => {
+    vi.stubEnv("PATH", `/usr/bin${path.delimiter}/opt/venv/bin`);
+    try {
+      const spec = await sglangLaunchSpec("/m", {
+        ...launch,
+        command: ["/opt/venv/bin/python", "-m", "sglang.launch_server"],
+      });
+      expect(spec.env.PATH).toBe(`/usr/bin${path.delimiter}/opt/venv/bin`);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it("builds the vLLM command of spec §4.5 with sleep mode and its environment", async () => {
@@ -117,7 +142,51 @@ describe("launch specs", () => {
     expect(serverGpuList(1, 2, "physical", "4,5,6,7")).toBe("1,2");
     expect(serverGpuList(1, 2, "relative", "4,5,6,7")).toBe("5,6");
     expect(serverGpuList(1, 2, "relative", undefined)).toBe("1,2");
+    expect(serverGpuList(1, 2, "relative", ["4", "5", "6", "7"])).toBe("5,6");
     expect(() => serverGpuList(3, 2, "relative", "4,5,6,7")).toThrow(GenerationConfigError);
+    // An empty CUDA_VISIBLE_DEVICES hides every GPU.
+    expect(() => serverGpuList(0, 1, "relative", "")).toThrow(/exceed the 0 devices/);
+  });
+
+  it("counts relative indices within the configured devices, not only the exported variable", async () => {
+    vi.stubEnv("CUDA_VISIBLE_DEVICES", "0,1");
+    try {
+      const spec = await sglangLaunchSpec("/m", {
+        ...launch,
+        gpuStart: 1,
+        tp: 2,
+        gpuIndexing: "relative",
+        visibleDevices: ["4", "5", "6", "7"],
+      });
+      expect(spec.env.CUDA_VISIBLE_DEVICES).toBe("5,6");
+      const fromParent = await sglangLaunchSpec("/m", { ...launch, gpuStart: 1, gpuIndexing: "relative" });
+      expect(fromParent.env.CUDA_VISIBLE_DEVICES).toBe("1");
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it("takes vLLM's tokenizer from the checkpoint's metadata when it names a Hub repository", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "grail-tokenizer-"));
+    try {
+      const withName = async (content: string | null) => {
+        const ckpt = await mkdtemp(path.join(dir, "checkpoint-"));
+        if (content !== null) await writeFile(path.join(ckpt, "metadata.json"), content);
+        return vllmTokenizerFor(ckpt, "Qwen/Qwen3-8B");
+      };
+      expect(await withName(JSON.stringify({ model_name: "Qwen/Qwen2.5-7B-Instruct" }))).toBe(
+        "Qwen/Qwen2.5-7B-Instruct",
+      );
+      expect(await withName(JSON.stringify({ model_name: "async_trainer_snapshot" }))).toBe("Qwen/Qwen3-8B");
+      expect(await withName(JSON.stringify({ model_name: "/home/trainer/Qwen3-8B" }))).toBe("Qwen/Qwen3-8B");
+      expect(await withName(JSON.stringify({ model_name: "--help/x" }))).toBe("Qwen/Qwen3-8B");
+      expect(await withName(JSON.stringify({ model_name: 7 }))).toBe("Qwen/Qwen3-8B");
+      expect(await withName("{ not json")).toBe("Qwen/Qwen3-8B");
+      expect(await withName("null")).toBe("Qwen/Qwen3-8B");
+      expect(await withName(null)).toBe("Qwen/Qwen3-8B");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("substitutes the docker launch prefix", async () => {

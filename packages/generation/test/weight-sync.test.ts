@@ -75,13 +75,15 @@ async function startServer(backend: GenerationBackend, env: Record<string, strin
       tp: 2,
       memFraction: 0.8,
       contextLength: 4096,
-      maxRunningRequests: 64,
+      sglangMaxRunningRequests: 64,
+      vllmMaxNumSeqs: 96,
       disableCudaGraph: true,
       command: [process.execPath, recordingServer],
       env: { RECORD_FILE: recordFile, ...env },
     },
     client: { promptsPerRequest: 32, maxConcurrentRequests: 4, retry: { attempts: 2, backoffMs: [1] } },
     symlinkDir: path.join(root, "links"),
+    tokenizer: "Qwen/Qwen3-8B",
     supervisor: { pollIntervalMs: 20, restartBackoffMs: [10], stopGraceMs: 2_000 },
   });
   return server;
@@ -184,7 +186,9 @@ describe("vLLM weight sync against a recording server", () => {
         "--tensor-parallel-size",
         "2",
         "--max-num-seqs",
-        "64",
+        "96",
+        "--tokenizer",
+        "Qwen/Qwen3-8B",
         "--enable-sleep-mode",
         "--enforce-eager",
       ]),
@@ -208,11 +212,18 @@ describe("vLLM weight sync against a recording server", () => {
   });
 
   it("restarts on the re-pointed symlink when the reload fails", async () => {
+    // A full checkpoint names its Hub model; the restart's --tokenizer follows it, as the reference's does.
+    await writeFile(
+      path.join(ckpt(2), "metadata.json"),
+      JSON.stringify({ model_name: "Qwen/Qwen2.5-7B-Instruct" }),
+    );
     const s = await startServer("vllm", { FAIL_WEIGHT_UPDATES: "1" });
     const outcome = await s.syncWeights(ckpt(2));
     expect(outcome.method).toBe("restart");
     const starts = (await records()).filter((r) => r.event === "start");
     expect(starts.map((r) => r.model)).toEqual([ckpt(1), ckpt(2)]);
+    const tokenizerOf = (argv: string[]) => argv[argv.indexOf("--tokenizer") + 1];
+    expect(starts.map((r) => tokenizerOf(r.argv!))).toEqual(["Qwen/Qwen3-8B", "Qwen/Qwen2.5-7B-Instruct"]);
     expect(await servedTag(s, ckpt(2))).toEqual(new Set([2]));
   });
 });

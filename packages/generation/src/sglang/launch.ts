@@ -12,7 +12,8 @@ export const SGLANG_DEFAULT_COMMAND: readonly string[] = ["python3", "-m", "sgla
 
 /**
  * Flags of spec miner-pipeline §4.1, with the documented intent (§11 item 2) that --tp-size and the
- * GPU range follow TP, plus --max-running-requests and --disable-cuda-graph when asked.
+ * GPU range follow TP, plus --max-running-requests and --disable-cuda-graph only when asked
+ * (test/reference-launch.test.ts lists every difference from the reference's launch).
  */
 export function sglangServerArgs(input: {
   modelPath: string;
@@ -47,15 +48,18 @@ export function sglangServerArgs(input: {
     // SGLang 0.5.10 hits illegal-address errors in piecewise graph capture on Hopper/Blackwell.
     "--disable-piecewise-cuda-graph",
   ];
-  if (options.maxRunningRequests !== undefined && options.maxRunningRequests !== null) {
-    args.push("--max-running-requests", String(options.maxRunningRequests));
+  if (options.sglangMaxRunningRequests !== undefined && options.sglangMaxRunningRequests !== null) {
+    args.push("--max-running-requests", String(options.sglangMaxRunningRequests));
   }
   if (options.disableCudaGraph) args.push("--disable-cuda-graph");
   if (options.extraArgs) args.push(...options.extraArgs);
   return args;
 }
 
-/** Child environment: the parent's, with the server's GPU range and the interpreter's bin dir on PATH. */
+/**
+ * Child environment: the parent's, with the server's GPU range and, as the reference does, the
+ * interpreter's directory on PATH when it is not there yet.
+ */
 export function serverEnv(
   options: ServerLaunchOptions,
   command: readonly string[],
@@ -66,12 +70,15 @@ export function serverEnv(
     options.gpuStart,
     options.tp,
     options.gpuIndexing ?? "physical",
-    base.CUDA_VISIBLE_DEVICES,
+    options.visibleDevices ?? base.CUDA_VISIBLE_DEVICES,
   );
   const exe = command[0];
-  if (exe && path.isAbsolute(exe)) {
+  // A bare name was found on PATH, so its directory is there already.
+  if (exe?.includes(path.sep)) {
     // Tools the server shells out to (ninja, nvcc wrappers) live next to its interpreter.
-    env.PATH = `${path.dirname(exe)}${path.delimiter}${base.PATH ?? ""}`;
+    const bin = path.dirname(path.resolve(exe));
+    const entries = (base.PATH ?? "").split(path.delimiter);
+    if (!entries.includes(bin)) env.PATH = `${bin}${path.delimiter}${base.PATH ?? ""}`;
   }
   return { ...env, ...(options.env ?? {}) };
 }

@@ -1,3 +1,5 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { type ServerLaunchOptions, substitute, validateLaunchOptions } from "../launch-options.js";
 import { freePort } from "../net.js";
 import { serverEnv } from "../sglang/launch.js";
@@ -9,8 +11,35 @@ export const VLLM_DEFAULT_COMMAND: readonly string[] = [
   "vllm.entrypoints.openai.api_server",
 ];
 export const VLLM_SERVED_MODEL_NAME = "vllm_active";
-/** --max-num-seqs when the miner gives none (GRAIL_PIPELINE_MAX_NUM_SEQS default). */
+/** --max-num-seqs when none is given (the reference's GRAIL_PIPELINE_MAX_NUM_SEQS default). */
 export const VLLM_DEFAULT_MAX_NUM_SEQS = 64;
+
+/** "org/name" as on the Hugging Face Hub. */
+const HF_REPO_ID = /^[A-Za-z0-9][\w.-]{0,95}\/[A-Za-z0-9][\w.-]{0,95}$/;
+
+/**
+ * vLLM --tokenizer for a checkpoint, resolved at every launch as the reference does: the model_name
+ * of the checkpoint's metadata.json when it is a Hub repository id (a delta checkpoint's
+ * "async_trainer_snapshot" is not), else `fallback` (GRAIL_TRAIN_MODEL_ID). Unlike the reference,
+ * which takes any name with a "/", a path (the trainer's local model directory) is not used: it does
+ * not exist on the miner's machine and vLLM would not start.
+ */
+export async function vllmTokenizerFor(
+  checkpointDir: string,
+  fallback: string | null,
+): Promise<string | null> {
+  let metadata: unknown;
+  try {
+    metadata = JSON.parse(await readFile(path.join(checkpointDir, "metadata.json"), "utf8"));
+  } catch {
+    return fallback;
+  }
+  const name =
+    typeof metadata === "object" && metadata !== null
+      ? (metadata as { model_name?: unknown }).model_name
+      : null;
+  return typeof name === "string" && HF_REPO_ID.test(name) ? name : fallback;
+}
 
 /** Flags of spec miner-pipeline §4.5; the model is the stable symlink that weight sync re-points. */
 export function vllmServerArgs(input: {
@@ -41,7 +70,7 @@ export function vllmServerArgs(input: {
     "--max-model-len",
     String(options.contextLength),
     "--max-num-seqs",
-    String(options.maxRunningRequests ?? VLLM_DEFAULT_MAX_NUM_SEQS),
+    String(options.vllmMaxNumSeqs ?? VLLM_DEFAULT_MAX_NUM_SEQS),
   ];
   if (input.tokenizer) args.push("--tokenizer", input.tokenizer);
   // Sleep mode makes /sleep, /wake_up and reload_weights available for in-place weight sync.
