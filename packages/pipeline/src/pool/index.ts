@@ -16,7 +16,6 @@ export {
   type ProofPoolOptions,
   type WorkerEntryPointPaths,
 } from "./pool.js";
-export type { SlotState } from "./slot.js";
 export { type SubprocessOptions, type SubprocessSpec, SubprocessWorker } from "./subprocess.js";
 export { ThreadWorker, type ThreadWorkerOptions } from "./threads.js";
 export type { OutgoingRequest, WorkerExit, WorkerTransport } from "./transport.js";
@@ -31,5 +30,6 @@ export type {
   ProofRolloutInput,
   ProvedGroup,
   ProvedRollout,
+  SlotState,
   Topology,
 } from "./types.js";

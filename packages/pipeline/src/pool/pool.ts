@@ -11,7 +11,7 @@ import {
   StaleCheckpointError,
 } from "./errors.js";
 import { physicalGpuId } from "./gpus.js";
-import { type SlotHost, type SlotState, WorkerSlot } from "./slot.js";
+import { type SlotHost, WorkerSlot } from "./slot.js";
 
 export type { PoolStats, PoolWorkerStats } from "./types.js";
 
@@ -26,6 +26,7 @@ import type {
   ProofGroup,
   ProvedGroup,
   ProvedRollout,
+  SlotState,
   Topology,
 } from "./types.js";
 
