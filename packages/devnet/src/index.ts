@@ -1,4 +1,3 @@
-export * from "./backends.js";
 export * from "./block-time.js";
 export * from "./chain/chopsticks-chain.js";
 export * from "./chain/embedded-chain.js";

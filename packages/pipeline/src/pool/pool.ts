@@ -1,5 +1,6 @@
 import type { EngineKind, ProvedReply } from "@grail/ipc";
 import { createLogger, type Logger, type Verbosity } from "@grail/log";
+import type { WorkerEntryPoints } from "@grail/proof-worker/entry-points";
 import { bytesToHex, commitBinding, hashCommitments, LAYER_INDEX } from "@grail/protocol";
 import PQueue from "p-queue";
 import {
@@ -30,16 +31,6 @@ import type {
   Topology,
 } from "./types.js";
 
-/** Files workers are started from (see workerEntryPoints() of @grail/worker). */
-export interface WorkerEntryPointPaths {
-  /** Node entry that serves the IPC protocol with GRAIL_WORKER_IPC=1. */
-  main: string;
-  /** Piscina task file for the in-process topology. */
-  thread: string;
-  /** Python torch worker. */
-  torch: string;
-}
-
 export interface ProofPoolOptions {
   /** Proof GPUs relative to the coordinator's CUDA_VISIBLE_DEVICES: one worker each. */
   gpus: readonly number[];
@@ -47,7 +38,8 @@ export interface ProofPoolOptions {
   /** The weights to load at start. */
   model: PoolModel;
   signer: HotkeySigner;
-  entryPoints: WorkerEntryPointPaths;
+  /** Files workers are started from: workerEntryPoints() of @grail/proof-worker. */
+  entryPoints: WorkerEntryPoints;
   /** Engine of every worker unless engineByGpu says otherwise. Default "native". */
   engine?: EngineKind;
   engineByGpu?: Readonly<Record<number, EngineKind>>;
