@@ -14,8 +14,6 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Keyring } from "@polkadot/keyring";
 import { cryptoWaitReady } from "@polkadot/util-crypto";
-import { type DebugBatch, readBatchFile, syntheticBatch } from "../../apps/worker/src/batch-file.js";
-import { compareRollout, type RolloutComparison, samplePositions } from "../../apps/worker/src/compare.js";
 import { createLogger } from "../../packages/log/src/index.js";
 import {
   type EngineKind,
@@ -25,13 +23,24 @@ import {
   type ProofPoolOptions,
   type ProvedGroup,
 } from "../../packages/pipeline/src/pool/index.js";
+import {
+  type DebugBatch,
+  readBatchFile,
+  syntheticBatch,
+} from "../../packages/proof-worker/src/batch-file.js";
+import {
+  compareRollout,
+  type RolloutComparison,
+  samplePositions,
+} from "../../packages/proof-worker/src/compare.js";
 
+// Bundled into apps/worker/.device-bundle beside the bundled CLI, which serves as the worker too.
 const bundleDir = dirname(fileURLToPath(import.meta.url));
-const workerApp = resolve(bundleDir, "..");
+const repoRoot = resolve(bundleDir, "../../.."); // repo-paths: inside (the bundle is two levels deeper)
 const entryPoints = {
   main: join(bundleDir, "main.mjs"),
   thread: join(bundleDir, "thread.mjs"),
-  torch: join(workerApp, "python", "torch_worker.py"),
+  torch: join(repoRoot, "packages", "proof-worker", "python", "torch_worker.py"),
 };
 
 const { values, positionals } = parseArgs({

@@ -1,4 +1,3 @@
-export { Environments, miningChain, randomnessSource, TrainerCheckpoints } from "./adapters.js";
 export { type MinerIo, runMiner, USAGE } from "./cli.js";
 export { type VisibleGpus, visibleGpus } from "./gpus.js";
 export {

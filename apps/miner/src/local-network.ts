@@ -11,9 +11,7 @@ import {
   verdictLine,
 } from "@grail/devnet";
 import type { Logger } from "@grail/log";
-import { createMetrics } from "@grail/metrics";
 import { MiningEngine, type WindowReport } from "@grail/pipeline";
-import { assertWorkerBuilt, workerEntryPoints } from "@grail/worker";
 import { attachOperatorControls, EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
 
 const BANNER = [
@@ -66,8 +64,6 @@ export async function runLocalNetwork(
   const cleanups: (() => Promise<unknown>)[] = [];
   let failed = false;
   try {
-    const entryPoints = workerEntryPoints();
-    assertWorkerBuilt(entryPoints);
     const signer = await localHotkey(cfg, log);
     const root = path.join(cfg.paths.cacheDir, "devnet");
     const devnet = await startDevnet({
@@ -92,25 +88,18 @@ export async function runLocalNetwork(
 
     const parts = await localMiningParts(devnet, {
       signer,
-      entryPoints,
       logger: log,
       workDir: path.join(root, "miner"),
-      groupsPerBatch: cfg.pipeline.groupsPerBatch,
-      // PROOF_SUBPROCESS picks worker processes here as on a real network (default: one thread).
-      pool: { ...(cfg.pipeline.proofSubprocess ? { topology: "subprocess" } : {}), ...overrides.pool },
-    });
-    cleanups.push(() => parts.close());
-    const engine = new MiningEngine({
-      ...parts.deps,
-      signer,
-      metrics: createMetrics({ backend: "null" }),
-      logger: log,
       settings: {
         groupsPerBatch: cfg.pipeline.groupsPerBatch,
         safetyBlocks: cfg.pipeline.safetyBlocks,
         ...overrides.engine,
       },
+      // PROOF_SUBPROCESS picks worker processes here as on a real network (default: one thread).
+      pool: { ...(cfg.pipeline.proofSubprocess ? { topology: "subprocess" } : {}), ...overrides.pool },
     });
+    cleanups.push(() => parts.close());
+    const engine = new MiningEngine(parts.deps);
     seedBlockTime(engine.budget, blockTimeMs);
 
     // One validator, one window at a time, beside the miner (which stops once the last window is in).

@@ -1,9 +1,9 @@
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
   DrandClient,
   HotkeyNotRegisteredError,
   loadHotkey,
+  readSubnetBuckets,
   runMinerChainStartup,
   SubtensorClient,
 } from "@grail/chain";
@@ -11,8 +11,7 @@ import type { GpuLayout, MinerConfig } from "@grail/config";
 import { proofEngineFor } from "@grail/config";
 import { CacheDirectorySource, DatasetStore } from "@grail/environments";
 import {
-  ChatTokenizer,
-  GenerationServer,
+  type GenerationServer,
   type GenerationServerOptions,
   generationLaunchOptions,
 } from "@grail/generation";
@@ -25,24 +24,20 @@ import {
   startMetricsServer,
 } from "@grail/metrics";
 import {
-  type Backends,
   type EngineSettings,
   FatalMiningError,
   MiningEngine,
-  type MiningEngineDeps,
-  monitorBackends,
-  ProofPool,
+  type ProofPool,
   type ProofPoolOptions,
-  SpoolingWindowSink,
+  TrainerCheckpoints,
   WATCHDOG_DEFAULTS,
   Watchdog,
-  WindowFileWriter,
   type WindowSink,
+  wireMining,
 } from "@grail/pipeline";
 import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
-import { createDualClients, WindowUploader } from "@grail/storage";
-import { assertWorkerBuilt, workerEntryPoints } from "@grail/worker";
-import { Environments, miningChain, randomnessSource, TrainerCheckpoints } from "./adapters.js";
+import { createDualClients } from "@grail/storage";
+import { miningChain, randomnessSource } from "./adapters.js";
 import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
 import { ProgressLine } from "./progress.js";
 
@@ -226,107 +221,54 @@ async function mine(
     commitment: startup.commitment.status,
   });
 
-  await mkdir(cfg.paths.spoolDir, { recursive: true });
-  const fileWriter = WindowFileWriter.create("thread");
-  const sink = new SpoolingWindowSink({
-    writer: fileWriter,
-    uploader: new WindowUploader({ writer, spoolDir: cfg.paths.spoolDir }),
-    logger: log.child({ component: "upload" }),
-  });
-  cleanups.push(() => fileWriter.close());
-  cleanups.push(() => sink.close());
-
-  const checkpoints = new TrainerCheckpoints({
-    client,
-    netuid: chainCfg.netuid,
-    location,
-    cacheRoot: cfg.paths.checkpointDir,
-    logger: log,
-    initial: startup.trainer
-      ? {
-          accountId: startup.trainer.bucket.accountId,
-          accessKeyId: startup.trainer.bucket.accessKeyId,
-          secretAccessKey: startup.trainer.bucket.secretAccessKey,
-        }
-      : null,
-  });
-  const environments = new Environments(overrides.datasets ?? new DatasetStore(new CacheDirectorySource()));
-  cleanups.push(() => environments.close());
-
-  let generation: GenerationServer | null = null;
-  let pool: ProofPool | null = null;
   const generationCalls = new GenerationCalls();
-  let stopMonitor: (() => void) | null = null;
-  cleanups.push(async () => {
-    stopMonitor?.();
-    await Promise.allSettled([pool?.shutdown(), generation?.stop()]);
-  });
   const proofGpus = layout?.proofGpus ?? pipeline.proofGpus;
-  const startBackends = async ({ dir, window }: { dir: string; window: number }): Promise<Backends> => {
-    const entryPoints = workerEntryPoints();
-    assertWorkerBuilt(entryPoints);
-    const [gen, proofs] = await Promise.allSettled([
-      GenerationServer.start(dir, {
-        backend: pipeline.backend,
-        launch: generationLaunchOptions(pipeline),
-        client: {
-          promptsPerRequest: pipeline.groupsPerBatch * ROLLOUTS_PER_PROBLEM,
-          maxConcurrentRequests: pipeline.maxConcurrent,
-          requestTimeoutMs: pipeline.serverTimeoutSeconds * 1000,
-          ...(overrides.generation?.retry ? { retry: overrides.generation.retry } : {}),
-        },
-        symlinkDir: pipeline.symlinkDir,
-        tokenizer: cfg.generation.trainModelId,
-        // A start stops a server that an earlier miner, killed with -9, left behind there.
-        supervisor: {
-          pidFile: join(cfg.paths.cacheDir, "generation-server.pid"),
-          ...overrides.generation?.supervisor,
-        },
-        ...(overrides.generation?.weightSyncTimeoutMs
-          ? { weightSyncTimeoutMs: overrides.generation.weightSyncTimeoutMs }
-          : {}),
-        logger: log.child({ component: "generation" }),
-      }),
-      ProofPool.start({
-        gpus: proofGpus,
-        topology: pipeline.proofSubprocess || proofGpus.length > 1 ? "subprocess" : "in-process",
-        model: { modelDir: dir, checkpointWindow: window },
-        signer,
-        entryPoints,
-        engine: pipeline.proofEngine.default,
-        engineByGpu: Object.fromEntries(proofGpus.map((g) => [g, proofEngineFor(pipeline.proofEngine, g)])),
-        cudaVisibleDevices:
-          pipeline.cudaVisibleDevices === null ? null : pipeline.cudaVisibleDevices.join(","),
-        logger: log,
-        verbosity: cfg.logging.verbosity,
-        ...overrides.pool,
-      }),
-    ]);
-    if (gen.status === "rejected" || proofs.status === "rejected") {
-      if (gen.status === "fulfilled") await gen.value.stop();
-      if (proofs.status === "fulfilled") await proofs.value.shutdown();
-      const reasons = [gen, proofs]
-        .filter((r) => r.status === "rejected")
-        .map((r) => (r.reason as Error).message);
-      throw new Error(reasons.join("; "));
-    }
-    generation = gen.value;
-    pool = proofs.value;
-    stopMonitor = monitorBackends(metrics, pool, generation.process);
-    return { generation: generationCalls.track(generation), proofs: pool };
-  };
-
-  const deps: MiningEngineDeps = {
+  const wiring = await wireMining({
     chain: miningChain(client),
     randomness: randomnessSource(
       chainCfg.useDrand ? new DrandClient({ logger: log.child({ component: "drand" }) }) : null,
       log,
     ),
-    checkpoints,
-    startBackends,
-    loadTokenizer: (dir) => ChatTokenizer.fromDir(dir),
-    environments: environments.factory,
-    sink,
+    checkpoints: new TrainerCheckpoints({
+      buckets: async () => (await readSubnetBuckets(client, chainCfg.netuid)).byUid,
+      netuid: chainCfg.netuid,
+      location,
+      cacheRoot: cfg.paths.checkpointDir,
+      logger: log,
+      initial: startup.trainer?.bucket ?? null,
+    }),
+    datasets: overrides.datasets ?? new DatasetStore(new CacheDirectorySource()),
+    upload: { writer, spoolDir: cfg.paths.spoolDir },
+    generation: {
+      backend: pipeline.backend,
+      launch: generationLaunchOptions(pipeline),
+      client: {
+        promptsPerRequest: pipeline.groupsPerBatch * ROLLOUTS_PER_PROBLEM,
+        maxConcurrentRequests: pipeline.maxConcurrent,
+        requestTimeoutMs: pipeline.serverTimeoutSeconds * 1000,
+        ...(overrides.generation?.retry ? { retry: overrides.generation.retry } : {}),
+      },
+      symlinkDir: pipeline.symlinkDir,
+      tokenizer: cfg.generation.trainModelId,
+      // A start stops a server that an earlier miner, killed with -9, left behind there.
+      supervisor: {
+        pidFile: join(cfg.paths.cacheDir, "generation-server.pid"),
+        ...overrides.generation?.supervisor,
+      },
+      ...(overrides.generation?.weightSyncTimeoutMs
+        ? { weightSyncTimeoutMs: overrides.generation.weightSyncTimeoutMs }
+        : {}),
+    },
+    pool: {
+      gpus: proofGpus,
+      topology: pipeline.proofSubprocess || proofGpus.length > 1 ? "subprocess" : "in-process",
+      engine: pipeline.proofEngine.default,
+      engineByGpu: Object.fromEntries(proofGpus.map((g) => [g, proofEngineFor(pipeline.proofEngine, g)])),
+      cudaVisibleDevices: pipeline.cudaVisibleDevices === null ? null : pipeline.cudaVisibleDevices.join(","),
+      verbosity: cfg.logging.verbosity,
+      ...overrides.pool,
+    },
+    trackGeneration: (port) => generationCalls.track(port),
     signer,
     metrics,
     logger: log,
@@ -335,7 +277,9 @@ async function mine(
       safetyBlocks: pipeline.safetyBlocks,
       ...overrides.engine,
     },
-  };
+  });
+  cleanups.push(() => wiring.close());
+  const { deps, sink } = wiring;
 
   const engine = new MiningEngine(deps);
   const watchdog = new Watchdog({
@@ -355,8 +299,8 @@ async function mine(
   const minerHealth = new MinerHealth(
     {
       progress: () => engine.progress(),
-      pool: () => pool?.health() ?? null,
-      generationState: () => generation?.process.state ?? null,
+      pool: () => wiring.backends()?.pool.health() ?? null,
+      generationState: () => wiring.backends()?.generation.process.state ?? null,
       generationCalls,
       silentForMs: () => watchdog.silentForMs,
       blockSeconds: () => engine.budget.blockSeconds,
@@ -398,7 +342,7 @@ async function mine(
     sink,
     hotkey: signer.ss58,
     uid: startup.uid,
-    backends: () => (generation && pool ? { generation, pool } : null),
+    backends: wiring.backends,
   });
   await engine.runLoop();
   return EXIT_OK;

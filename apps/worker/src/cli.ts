@@ -5,19 +5,21 @@ import { loadModel } from "@grail/engine-native";
 import { IPC_PROTOCOL_VERSION, type ProvedReply, type WorkerReply } from "@grail/ipc";
 import { createLogger, type Logger, parseVerbosity } from "@grail/log";
 import { physicalGpuId, SubprocessWorker } from "@grail/pipeline/pool";
-import { bytesToHex, commitBinding, LAYER_INDEX, PROOF_BATCH_SIZE } from "@grail/protocol";
 import {
+  compareRollout,
   type DebugBatch,
   defaultCacheDir,
   modelNameOf,
   newestCachedCheckpoint,
+  type RolloutComparison,
   readBatchFile,
+  samplePositions,
   syntheticBatch,
   vocabSizeOf,
+  workerEntryPoints,
   writeBatchFile,
-} from "./batch-file.js";
-import { compareRollout, type RolloutComparison, samplePositions } from "./compare.js";
-import { workerEntryPoints } from "./entry-points.js";
+} from "@grail/proof-worker";
+import { bytesToHex, commitBinding, LAYER_INDEX, PROOF_BATCH_SIZE } from "@grail/protocol";
 
 export const USAGE = `Usage: pnpm worker --gpu N [options]
 

@@ -72,8 +72,3 @@ export async function readNeuronHotkeys(view: ChainView, netuid: number): Promis
 export async function readSubnetSize(view: ChainView, netuid: number): Promise<number> {
   return codecNumber(await storage(view, "SubtensorModule", "SubnetworkN")(netuid));
 }
-
-export async function subnetExists(view: ChainView, netuid: number): Promise<boolean> {
-  const value = await storage(view, "SubtensorModule", "NetworksAdded")(netuid);
-  return value.toJSON() === true;
-}

@@ -1,53 +1,40 @@
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { HotkeySigner } from "@grail/chain";
-import { ChatTokenizer } from "@grail/generation";
 import type { Logger } from "@grail/log";
-import {
-  type MiningEngineDeps,
-  type ProofPoolOptions,
-  SpoolingWindowSink,
-  WindowFileWriter,
-  type WorkerEntryPointPaths,
-} from "@grail/pipeline";
-import { createDualClients, WindowUploader } from "@grail/storage";
+import { createMetrics, type MinerMetrics } from "@grail/metrics";
+import { type EngineSettings, type MiningWiring, type ProofPoolOptions, wireMining } from "@grail/pipeline";
+import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
+import { createDualClients } from "@grail/storage";
 import { type DistributionScope, LocalValidator } from "@grail/validator";
-import { type LocalBackends, localBackends } from "./backends.js";
-import { TrainerCheckpoints } from "./checkpoints.js";
+import { localTrainerCheckpoints } from "./checkpoints.js";
 import type { Devnet } from "./devnet.js";
 import { LocalEnvironments, localRandomness } from "./environments.js";
 import { NotRegisteredError } from "./errors.js";
 
 export interface LocalMiningOptions {
   signer: HotkeySigner;
-  /** The proof worker's entry points (apps/worker). */
-  entryPoints: WorkerEntryPointPaths;
   logger: Logger;
   /** Spool and checkpoint cache of this miner (kept apart from a real network's). */
   workDir: string;
-  groupsPerBatch?: number;
+  settings: EngineSettings;
+  /** Default: no metrics. */
+  metrics?: MinerMetrics;
+  /** CPU threads of the proof worker; default all cores. */
   proofThreads?: number;
   pool?: Partial<ProofPoolOptions>;
   /** "thread" (default, as the miner) or "inline". */
   fileWriter?: "thread" | "inline";
 }
 
-export interface LocalMiningParts {
+export interface LocalMiningParts extends MiningWiring {
   uid: number;
-  /** Everything the mining engine needs from the world, on the local network. */
-  deps: Pick<
-    MiningEngineDeps,
-    "chain" | "randomness" | "checkpoints" | "startBackends" | "loadTokenizer" | "environments" | "sink"
-  >;
-  backends: LocalBackends;
-  close(): Promise<void>;
 }
 
 /**
- * The miner's start-up on the local network and the ports of its mining engine: the registration
- * check and the credential commitment of the miner bucket, the spooling uploader to that bucket,
- * the trainer's checkpoints as UID 0 committed them, the native generation server and the proof
- * worker, and the environments over the network's problem sets.
+ * The miner's start-up on the local network and the parts it passes to the one mining wiring: the
+ * registration check and the credential commitment of the miner bucket, that bucket for uploads,
+ * the trainer's checkpoints as UID 0 committed them, the local network's problem sets, its native
+ * generation server and one in-process proof worker (CUDA when a GPU is present, else CPU).
  */
 export async function localMiningParts(
   devnet: Devnet,
@@ -76,48 +63,47 @@ export async function localMiningParts(
     read: bucket.read,
     write: bucket.write,
   });
-  const spoolDir = path.join(options.workDir, "spool");
-  await mkdir(spoolDir, { recursive: true });
-  const fileWriter = WindowFileWriter.create(options.fileWriter ?? "thread");
-  const sink = new SpoolingWindowSink({
-    writer: fileWriter,
-    uploader: new WindowUploader({ writer, spoolDir }),
-    logger: logger.child({ component: "upload" }),
-  });
-  const backends = localBackends({
-    generation: devnet.generation,
-    backend: devnet.backend,
+  const wiring = await wireMining({
+    chain: devnet.chain,
+    randomness: localRandomness(),
+    checkpoints: localTrainerCheckpoints(devnet, path.join(options.workDir, "checkpoints"), logger),
+    datasets: devnet.datasets,
+    upload: {
+      writer,
+      spoolDir: path.join(options.workDir, "spool"),
+      ...(options.fileWriter ? { fileWriter: options.fileWriter } : {}),
+    },
+    generation: {
+      backend: "sglang",
+      launch: {
+        gpuStart: 0,
+        tp: 1,
+        memFraction: 0.5,
+        contextLength: 4096,
+        disableCudaGraph: true,
+        command: devnet.generation.command,
+        extraArgs: devnet.generation.extraArgs,
+        startupTimeoutMs: 120_000,
+      },
+      client: {
+        promptsPerRequest: options.settings.groupsPerBatch * ROLLOUTS_PER_PROBLEM,
+        maxConcurrentRequests: 1,
+        requestTimeoutMs: 300_000,
+      },
+    },
+    pool: {
+      gpus: [0],
+      topology: "in-process",
+      backend: devnet.backend,
+      ...(options.proofThreads ? { threadsPerWorker: options.proofThreads } : {}),
+      ...options.pool,
+    },
     signer,
-    entryPoints: options.entryPoints,
+    metrics: options.metrics ?? createMetrics({ backend: "null" }),
     logger,
-    groupsPerBatch: options.groupsPerBatch ?? 1,
-    ...(options.proofThreads ? { proofThreads: options.proofThreads } : {}),
-    ...(options.pool ? { pool: options.pool } : {}),
+    settings: options.settings,
   });
-  const environments = new LocalEnvironments(devnet.datasets);
-  return {
-    uid,
-    deps: {
-      chain: devnet.chain,
-      randomness: localRandomness(),
-      checkpoints: new TrainerCheckpoints({
-        chain: devnet.chain,
-        location: devnet.storeLocation,
-        cacheRoot: path.join(options.workDir, "checkpoints"),
-      }),
-      startBackends: backends.start,
-      loadTokenizer: (dir) => ChatTokenizer.fromDir(dir),
-      environments: environments.factory,
-      sink,
-    },
-    backends,
-    async close() {
-      await sink.close();
-      await fileWriter.close();
-      await backends.stop();
-      await environments.close();
-    },
-  };
+  return { uid, ...wiring };
 }
 
 export interface DevnetValidatorOptions {
@@ -141,11 +127,7 @@ export function devnetValidator(
   const validator = new LocalValidator({
     chain: devnet.chain,
     minerStore: devnet.minerBucketReader(),
-    checkpoints: new TrainerCheckpoints({
-      chain: devnet.chain,
-      location: devnet.storeLocation,
-      cacheRoot: options.cacheRoot,
-    }),
+    checkpoints: localTrainerCheckpoints(devnet, options.cacheRoot),
     environments: environments.factory,
     engine: { backend: devnet.backend, ...(options.threads ? { threads: options.threads } : {}) },
     ...(options.distribution ? { distribution: options.distribution } : {}),

@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { WINDOW_LENGTH } from "@grail/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Devnet, devnetHotkey, startDevnet, TRAINER_BUCKET, TrainerCheckpoints } from "../src/index.js";
+import {
+  type Devnet,
+  devnetHotkey,
+  localTrainerCheckpoints,
+  startDevnet,
+  TRAINER_BUCKET,
+} from "../src/index.js";
 
 let devnet: Devnet;
 let cache: string;
@@ -55,11 +61,7 @@ describe("the local network on a real subtensor runtime (chopsticks, spec 218), 
     const t2 = await devnet.chain.blockTimestampMs(head + 2);
     expect(t2! - t1!).toBeGreaterThan(500);
     expect(devnet.firstWindow % WINDOW_LENGTH).toBe(0);
-    const checkpoints = new TrainerCheckpoints({
-      chain: devnet.chain,
-      location: devnet.storeLocation,
-      cacheRoot: path.join(cache, "ckpt"),
-    });
+    const checkpoints = localTrainerCheckpoints(devnet, path.join(cache, "ckpt"));
     expect(await checkpoints.latestReadyCheckpoint(devnet.firstWindow)).toBe(
       devnet.firstWindow - WINDOW_LENGTH,
     );

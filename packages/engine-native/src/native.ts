@@ -49,10 +49,6 @@ export interface BuildInfo {
 const releaseDir = resolve(dirname(fileURLToPath(import.meta.url)), "..", "build", "Release");
 let addon: Addon | undefined;
 
-export function addonDir(): string {
-  return releaseDir;
-}
-
 export function cudaLibraryPath(): string {
   return join(releaseDir, "libgrail_engine_cuda.so");
 }

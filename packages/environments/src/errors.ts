@@ -28,12 +28,6 @@ export class InvalidSplitError extends EnvironmentError {
   }
 }
 
-export class InvalidThinkingModeError extends EnvironmentError {
-  constructor(value: unknown) {
-    super(`thinking_mode must be "instructed" or "native", got ${JSON.stringify(value)}`, { value });
-  }
-}
-
 export class DatasetMissingError extends EnvironmentError {
   constructor(envId: string, path: string) {
     super(

@@ -1,12 +1,5 @@
-import { InvalidThinkingModeError } from "./errors.js";
-
 /** How the trainer's checkpoint says the model thinks (checkpoint metadata `thinking_mode`). */
 export type ThinkingMode = "instructed" | "native";
-
-export const THINKING_MODES: readonly ThinkingMode[] = ["instructed", "native"];
-
-/** The fallback when a checkpoint names no mode. */
-export const DEFAULT_THINKING_MODE: ThinkingMode = "instructed";
 
 /**
  * The ChatML template the trainer installs on the tokenizer in instructed mode (PROTOCOL: the
@@ -67,13 +60,6 @@ export const THINKING_CONFIGS: Readonly<Record<ThinkingMode, ThinkingConfig>> = 
     enableThinking: true,
   },
 };
-
-/** Validates a checkpoint's `thinking_mode` value; absent means the default mode. */
-export function parseThinkingMode(value: unknown): ThinkingMode {
-  if (value === undefined || value === null || value === "") return DEFAULT_THINKING_MODE;
-  if (value === "instructed" || value === "native") return value;
-  throw new InvalidThinkingModeError(value);
-}
 
 export function thinkingConfig(mode: ThinkingMode): ThinkingConfig {
   return THINKING_CONFIGS[mode];

@@ -1,2 +1,3 @@
 export * from "./mining/index.js";
 export * from "./pool/index.js";
+export * from "./wiring/index.js";

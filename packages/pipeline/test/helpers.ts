@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadModel, type RandomModelOptions, writeRandomModel } from "@grail/engine-native";
 import { type CapturedLine, captureLogger } from "@grail/log/testing";
+import { workerEntryPoints } from "@grail/proof-worker/entry-points";
 import { commitBinding, hashCommitments, LAYER_INDEX, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { Keyring } from "@polkadot/keyring";
 import { cryptoWaitReady, signatureVerify } from "@polkadot/util-crypto";
@@ -19,11 +20,7 @@ import type {
 export const repoRoot = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
 
 /** The built worker (pnpm test builds every package before running the suite). */
-export const entryPoints = {
-  main: join(repoRoot, "apps/worker/dist/main.js"),
-  thread: join(repoRoot, "apps/worker/dist/thread.js"),
-  torch: join(repoRoot, "apps/worker/python/torch_worker.py"),
-};
+export const entryPoints = workerEntryPoints();
 
 const dirs: string[] = [];
 afterAll(() => {

@@ -1,4 +1,4 @@
-import { InvalidThinkingModeError, UnknownEnvironmentError } from "@grail/environments";
+import { UnknownEnvironmentError } from "@grail/environments";
 import { ProtocolViolationError, WINDOW_LENGTH } from "@grail/protocol";
 import { describe, expect, it } from "vitest";
 import {
@@ -145,9 +145,6 @@ describe("error policy (spec §3.12 with the §11 fixes)", () => {
       reason: "metadata_invalid",
     });
     expect(classifyWindowError(new UnknownEnvironmentError("sat", ["gsm8k"]))).toMatchObject({
-      action: "skip_window",
-    });
-    expect(classifyWindowError(new InvalidThinkingModeError("loud"))).toMatchObject({
       action: "skip_window",
     });
     expect(classifyWindowError(new WindowSkippedError("weights_not_synced", "x"))).toEqual({

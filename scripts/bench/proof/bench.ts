@@ -18,7 +18,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { writeRandomModel } from "../../../packages/engine-native/src/index.js";
-import type { WorkerEntryPointPaths } from "../../../packages/pipeline/src/pool/index.js";
+import type { WorkerEntryPoints } from "../../../packages/proof-worker/src/entry-points.js";
 import { runNative } from "./native-run.js";
 import { runScaling, scalingMarkdown } from "./pool-scaling.js";
 import { readWorkload } from "./workload.js";
@@ -38,18 +38,18 @@ const USAGE =
   "       bench scaling --model DIR --workload FILE --out FILE [--shape NAME] [--backend cuda|cpu] " +
   "[--workers 1,2,4,8] [--repeat 3] [--case standard] [--worker FILE]";
 
-function entryPoints(worker: string | undefined): WorkerEntryPointPaths {
+function entryPoints(worker: string | undefined): WorkerEntryPoints {
   const main = worker
     ? resolve(worker)
     : bundled
       ? join(here, "worker.mjs")
-      : join(repoRoot, "apps/worker/dist/main.js");
+      : join(repoRoot, "packages/proof-worker/dist/main.js");
   if (!existsSync(main)) {
     throw new UsageError(
-      `the worker entry ${main} is missing: build it ("pnpm turbo run build --filter @grail/worker") or pass --worker`,
+      `the worker entry ${main} is missing: build it ("pnpm turbo run build --filter @grail/proof-worker") or pass --worker`,
     );
   }
-  return { main, thread: main, torch: join(repoRoot, "apps/worker/python/torch_worker.py") };
+  return { main, thread: main, torch: join(repoRoot, "packages/proof-worker/python/torch_worker.py") };
 }
 
 function python(args: string[]): string {

@@ -202,7 +202,7 @@ def cmd_hf(args: argparse.Namespace) -> int:
     import torch
 
     sys.path.insert(0, os.path.join(root, "scripts", "engine"))
-    sys.path.insert(0, os.path.join(root, "apps", "worker", "python"))
+    sys.path.insert(0, os.path.join(root, "packages", "proof-worker", "python"))
     import grail_ipc as ipc
     import hf_reference as hf
     import torch_worker as tw

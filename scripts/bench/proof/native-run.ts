@@ -20,8 +20,8 @@ import {
   type ProofGroup,
   ProofPool,
   type ProvedGroup,
-  type WorkerEntryPointPaths,
 } from "../../../packages/pipeline/src/pool/index.js";
+import type { WorkerEntryPoints } from "../../../packages/proof-worker/src/entry-points.js";
 import { GpuMemorySampler } from "./gpu-memory.js";
 import { type BreakdownRow, breakdown } from "./stage-work.js";
 import type { Workload, WorkloadCase } from "./workload.js";
@@ -36,7 +36,7 @@ export interface NativeRunOptions {
   modelDir: string;
   workload: Workload;
   backend: "cuda" | "cpu";
-  entryPoints: WorkerEntryPointPaths;
+  entryPoints: WorkerEntryPoints;
   /** Groups proved before the timed run of each case (the largest ones, so no buffer grows later). */
   warmupGroups: number;
   /** HF proofs of the first group of each case (bench_hf.py's hf-check.json). */
@@ -159,7 +159,7 @@ export function startBenchPool(o: {
   gpus: number[];
   modelDir: string;
   backend: "cuda" | "cpu";
-  entryPoints: WorkerEntryPointPaths;
+  entryPoints: WorkerEntryPoints;
   logger: Logger;
 }): Promise<ProofPool> {
   const env = { ...process.env };

@@ -17,5 +17,5 @@ bundle() {
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);"
 }
 bundle scripts/bench/proof/bench.ts "$out/bench.mjs"
-bundle apps/worker/src/main.ts "$out/worker.mjs"
+bundle packages/proof-worker/src/main.ts "$out/worker.mjs"
 du -sh "$out" packages/engine-native/.device-bundle

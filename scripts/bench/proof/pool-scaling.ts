@@ -5,7 +5,8 @@
 // on its thread), and the proof side's ceiling per window.
 import { performance } from "node:perf_hooks";
 import { createLogger } from "../../../packages/log/src/index.js";
-import type { ProofGroup, WorkerEntryPointPaths } from "../../../packages/pipeline/src/pool/index.js";
+import type { ProofGroup } from "../../../packages/pipeline/src/pool/index.js";
+import type { WorkerEntryPoints } from "../../../packages/proof-worker/src/entry-points.js";
 import { startBenchPool, tokensOf } from "./native-run.js";
 import type { Workload } from "./workload.js";
 
@@ -42,7 +43,7 @@ export interface ScalingOptions {
   workload: Workload;
   caseName: string;
   backend: "cuda" | "cpu";
-  entryPoints: WorkerEntryPointPaths;
+  entryPoints: WorkerEntryPoints;
   /** Worker counts to run; count k uses GPUs 0..k-1. */
   workerCounts: number[];
   /** How many times the case's groups are proved in one timed run (long enough to measure). */

@@ -1,20 +1,8 @@
-import path from "node:path";
 import { PassThrough } from "node:stream";
-import { fileURLToPath } from "node:url";
 import type { HotkeySigner } from "@grail/chain";
 import { createLogger, type Logger } from "@grail/log";
-import { createMetrics } from "@grail/metrics";
 import { MiningEngine, type WindowReport } from "@grail/pipeline";
 import { type Devnet, localMiningParts, seedBlockTime } from "../../src/index.js";
-
-export const repoRoot = path.resolve(fileURLToPath(new URL("../../../..", import.meta.url)));
-
-/** The built proof worker (`pnpm test` builds every package first). */
-export const workerEntryPoints = {
-  main: path.join(repoRoot, "apps/worker/dist/main.js"),
-  thread: path.join(repoRoot, "apps/worker/dist/thread.js"),
-  torch: path.join(repoRoot, "apps/worker/python/torch_worker.py"),
-};
 
 /** A logger whose output is kept (printed when a test fails). */
 export function capturedLogger(): { logger: Logger; text: () => string } {
@@ -43,19 +31,13 @@ export async function mineWindows(
 ): Promise<LocalMinerRun> {
   const parts = await localMiningParts(devnet, {
     signer,
-    entryPoints: workerEntryPoints,
     logger: options.logger,
     workDir: options.workDir,
+    settings: { groupsPerBatch: 1, safetyBlocks: 3, retryDelayMs: 500 },
     proofThreads: 1,
     fileWriter: "inline",
   });
-  const engine = new MiningEngine({
-    ...parts.deps,
-    signer,
-    metrics: createMetrics({ backend: "null" }),
-    logger: options.logger,
-    settings: { groupsPerBatch: 1, safetyBlocks: 3, retryDelayMs: 500 },
-  });
+  const engine = new MiningEngine(parts.deps);
   seedBlockTime(engine.budget, devnet.chain.blockTimeMs);
   const reports: WindowReport[] = [];
   const enough = new Promise<void>((resolve) => {

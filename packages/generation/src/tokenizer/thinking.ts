@@ -3,15 +3,6 @@ import type { ChatMessage, ChatTokenizer } from "./chat-tokenizer.js";
 /** From the checkpoint's `thinking_mode` (spec environments §3.1). */
 export type ThinkingMode = "instructed" | "native";
 
-export const THINKING_MODES: readonly ThinkingMode[] = ["instructed", "native"];
-
-export const THINKING_TAGS: Readonly<Record<ThinkingMode, { open: string; close: string }>> = {
-  instructed: { open: "<start_working_out>", close: "</end_working_out>" },
-  native: { open: "<think>", close: "</think>" },
-};
-
-export const SOLUTION_TAGS = { open: "<SOLUTION>", close: "</SOLUTION>" } as const;
-
 /** The ChatML template the trainer installs in instructed mode (PROTOCOL, spec environments §3.3). */
 export const INSTRUCTED_CHAT_TEMPLATE =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";

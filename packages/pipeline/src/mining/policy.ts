@@ -1,9 +1,4 @@
-import {
-  EnvironmentError,
-  InvalidSplitError,
-  InvalidThinkingModeError,
-  UnknownEnvironmentError,
-} from "@grail/environments";
+import { EnvironmentError, InvalidSplitError, UnknownEnvironmentError } from "@grail/environments";
 import { ProtocolViolationError } from "@grail/protocol";
 import { PoolStartError } from "../pool/errors.js";
 import { FatalMiningError, PipelineInitError, WindowSkippedError, type WindowSkipReason } from "./errors.js";
@@ -16,7 +11,7 @@ import { FatalMiningError, PipelineInitError, WindowSkippedError, type WindowSki
  * | -------------------------------------------------------- | ----------------------------------------------- |
  * | WindowSkippedError (no/bad checkpoint, weights not synced, too late) | skip: window marked processed        |
  * | ProtocolViolationError (malformed metadata, sampling policy) | skip, no sleep: no retry storm               |
- * | unknown environment, split or thinking mode              | skip (the trainer's metadata names it)          |
+ * | unknown environment or split                             | skip (the trainer's metadata names it)          |
  * | PipelineInitError (server or pool failed to start)       | exit 1: a supervisor restarts the process       |
  * | PoolStartError (every proof worker lost), FatalMiningError | exit 1                                        |
  * | anything else (chain or store hiccup)                    | retry the same window after a pause if still current |
@@ -36,11 +31,7 @@ export function classifyWindowError(err: unknown): ErrorAction {
   }
   if (err instanceof PoolStartError) return { action: "exit", code: 1 };
   if (err instanceof ProtocolViolationError) return { action: "skip_window", reason: "metadata_invalid" };
-  if (
-    err instanceof UnknownEnvironmentError ||
-    err instanceof InvalidSplitError ||
-    err instanceof InvalidThinkingModeError
-  ) {
+  if (err instanceof UnknownEnvironmentError || err instanceof InvalidSplitError) {
     return { action: "skip_window", reason: "metadata_invalid" };
   }
   if (err instanceof EnvironmentError) return { action: "retry_window" };

@@ -1,5 +1,4 @@
-import type { SlotState } from "./slot.js";
-import type { Topology } from "./types.js";
+import type { SlotState, Topology } from "./types.js";
 
 /** ProofPool.health(): how many workers can prove, and whether the pool runs as configured. */
 export interface PoolHealth {

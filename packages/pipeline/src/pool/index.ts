@@ -9,14 +9,7 @@ export {
   WorkerStartError,
 } from "./errors.js";
 export { physicalGpuId } from "./gpus.js";
-export {
-  type PoolEvent,
-  type PoolHealth,
-  ProofPool,
-  type ProofPoolOptions,
-  type WorkerEntryPointPaths,
-} from "./pool.js";
-export type { SlotState } from "./slot.js";
+export { type PoolEvent, type PoolHealth, ProofPool, type ProofPoolOptions } from "./pool.js";
 export { type SubprocessOptions, type SubprocessSpec, SubprocessWorker } from "./subprocess.js";
 export { ThreadWorker, type ThreadWorkerOptions } from "./threads.js";
 export type { OutgoingRequest, WorkerExit, WorkerTransport } from "./transport.js";
@@ -31,5 +24,6 @@ export type {
   ProofRolloutInput,
   ProvedGroup,
   ProvedRollout,
+  SlotState,
   Topology,
 } from "./types.js";

@@ -1,16 +1,7 @@
 import type { EngineKind } from "@grail/ipc";
 import type { Logger, Verbosity } from "@grail/log";
+import type { WorkerEntryPoints } from "@grail/proof-worker/entry-points";
 import type { HotkeySigner, PoolModel, Topology } from "./types.js";
-
-/** Files workers are started from (see workerEntryPoints() of @grail/worker). */
-export interface WorkerEntryPointPaths {
-  /** Node entry that serves the IPC protocol with GRAIL_WORKER_IPC=1. */
-  main: string;
-  /** Piscina task file for the in-process topology. */
-  thread: string;
-  /** Python torch worker. */
-  torch: string;
-}
 
 export interface ProofPoolOptions {
   /** Proof GPUs relative to the coordinator's CUDA_VISIBLE_DEVICES: one worker each. */
@@ -19,7 +10,8 @@ export interface ProofPoolOptions {
   /** The weights to load at start. */
   model: PoolModel;
   signer: HotkeySigner;
-  entryPoints: WorkerEntryPointPaths;
+  /** Files workers are started from: workerEntryPoints() of @grail/proof-worker. */
+  entryPoints: WorkerEntryPoints;
   /** Engine of every worker unless engineByGpu says otherwise. Default "native". */
   engine?: EngineKind;
   engineByGpu?: Readonly<Record<number, EngineKind>>;

@@ -4,15 +4,23 @@ import { GroupDispatcher } from "./dispatch.js";
 import { PoolStartError, ProofPoolError } from "./errors.js";
 import type { PoolEvent, PoolHealth } from "./events.js";
 import { DEFAULTS, type ProofPoolOptions } from "./options.js";
-import { type SlotHost, type SlotState, WorkerSlot } from "./slot.js";
+import { type SlotHost, WorkerSlot } from "./slot.js";
 import { SlotChoice } from "./slot-choice.js";
 import type { SubprocessSpec } from "./subprocess.js";
 import type { WorkerTransport } from "./transport.js";
-import type { PoolModel, PoolStats, ProofContext, ProofGroup, ProvedGroup, Topology } from "./types.js";
+import type {
+  PoolModel,
+  PoolStats,
+  ProofContext,
+  ProofGroup,
+  ProvedGroup,
+  SlotState,
+  Topology,
+} from "./types.js";
 import { engineFor, spawnSpec, startTransport } from "./worker-start.js";
 
 export type { PoolEvent, PoolHealth } from "./events.js";
-export type { ProofPoolOptions, WorkerEntryPointPaths } from "./options.js";
+export type { ProofPoolOptions } from "./options.js";
 export type { PoolStats, PoolWorkerStats } from "./types.js";
 
 /**

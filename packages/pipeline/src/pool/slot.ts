@@ -11,9 +11,7 @@ import {
 import type { Logger } from "@grail/log";
 import { WorkerFailure, WorkerStartError } from "./errors.js";
 import type { WorkerExit, WorkerTransport } from "./transport.js";
-import type { PoolModel, Topology } from "./types.js";
-
-export type SlotState = "starting" | "ready" | "reloading" | "restarting" | "disabled" | "closed";
+import type { PoolModel, SlotState, Topology } from "./types.js";
 
 /** What a slot needs from its pool. */
 export interface SlotHost {

@@ -5,7 +5,7 @@ import { WorkerFailure, WorkerStartError } from "./errors.js";
 import type { OutgoingRequest, WorkerExit, WorkerTransport } from "./transport.js";
 
 export interface ThreadWorkerOptions {
-  /** The worker app's piscina task file (dist/thread.js of @grail/worker). */
+  /** The worker's piscina task file (dist/thread.js of @grail/proof-worker). */
   filename: string;
   gpu: number;
   verbosity: Verbosity;

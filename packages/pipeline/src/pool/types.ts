@@ -1,5 +1,4 @@
 import type { EngineKind } from "@grail/ipc";
-import type { SlotState } from "./slot.js";
 
 /**
  * The coordinator's hotkey (implemented by the chain package): the only holder of key material.
@@ -71,6 +70,9 @@ export interface PoolModel {
 }
 
 export type { EngineKind };
+
+/** Where a worker slot is in its life: up, being (re)started or reloaded, given up on, or shut. */
+export type SlotState = "starting" | "ready" | "reloading" | "restarting" | "disabled" | "closed";
 
 export interface PoolWorkerStats {
   gpu: number;

@@ -162,12 +162,14 @@ describe("workload files", () => {
   });
 });
 
-const workerBuilt = existsSync(join(repoRoot, "apps/worker/dist/main.js"));
+const workerBuilt = existsSync(join(repoRoot, "packages/proof-worker/dist/main.js"));
 const tsx = join(repoRoot, "node_modules/.bin/tsx");
 
 describe.skipIf(!hasPython)("bench.ts native --tiny on the CPU backend", () => {
   it("proves the workload through the pool, profiles a batch per case and writes the report", () => {
-    expect(workerBuilt, "build the worker first: pnpm turbo run build --filter @grail/worker").toBe(true);
+    expect(workerBuilt, "build the worker first: pnpm turbo run build --filter @grail/proof-worker").toBe(
+      true,
+    );
     const out = tempDir();
     const r = spawnSync(
       tsx,

@@ -15,7 +15,7 @@ import unittest
 here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 root = os.path.dirname(os.path.dirname(os.path.dirname(here)))
 sys.path.insert(0, here)
-sys.path.insert(0, os.path.join(root, "apps", "worker", "python"))
+sys.path.insert(0, os.path.join(root, "packages", "proof-worker", "python"))
 
 try:
     import torch

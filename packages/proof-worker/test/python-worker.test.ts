@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { dirname } from "node:path";
 import {
   encodeFrame,
   encodeMessage,
@@ -10,10 +10,10 @@ import {
 } from "@grail/ipc";
 import { bytesToHex, commitBinding, generateRVec, LAYER_INDEX } from "@grail/protocol";
 import { describe, expect, it } from "vitest";
-import { flatBatch, repoRoot, tokenSeq } from "./helpers.js";
+import { flatBatch, tokenSeq, torchWorker } from "./helpers.js";
 import { isAlive, RawWorker } from "./raw-worker.js";
 
-const pythonDir = join(repoRoot, "apps/worker/python");
+const pythonDir = dirname(torchWorker);
 const hasPython = spawnSync("python3", ["--version"]).status === 0;
 const hasTorch = hasPython && spawnSync("python3", ["-c", "import torch, transformers"]).status === 0;
 
@@ -130,7 +130,7 @@ print(json.dumps(res))`,
   });
 
   it("the torch worker speaks the protocol: hello, errors for bad frames, health, load, shutdown", async () => {
-    const w = new RawWorker("python3", [join(pythonDir, "torch_worker.py")]);
+    const w = new RawWorker("python3", [torchWorker]);
     const hello = await w.next();
     expect(hello).toMatchObject({
       type: "hello",
@@ -205,7 +205,7 @@ print(json.dumps(res))`,
     expect(await w.next()).toEqual({ type: "bye", id: 11 });
     expect(await w.exit).toEqual({ code: 0, signal: null });
 
-    const eof = new RawWorker("python3", [join(pythonDir, "torch_worker.py")]);
+    const eof = new RawWorker("python3", [torchWorker]);
     await eof.next();
     eof.endInput();
     expect(await eof.exit).toEqual({ code: 0, signal: null });

@@ -39,7 +39,7 @@ export async function runIpcWorker(): Promise<number> {
     output = new Socket({ fd: REPLY_FD, readable: false, writable: true });
   } catch (err) {
     logger.error(
-      `file descriptors ${REQUEST_FD}/${REPLY_FD} are not open: the IPC mode is for workers started by the proof pool; run without ${WORKER_ENV.ipc} for the debug CLI`,
+      `file descriptors ${REQUEST_FD}/${REPLY_FD} are not open: the IPC mode is for workers started by the proof pool; for the debug CLI run \`pnpm worker --gpu N\` (without ${WORKER_ENV.ipc})`,
       { error: (err as Error).message },
     );
     await logger.close();

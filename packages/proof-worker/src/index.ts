@@ -8,9 +8,9 @@ export {
   readBatchFile,
   type SyntheticOptions,
   syntheticBatch,
+  vocabSizeOf,
   writeBatchFile,
 } from "./batch-file.js";
-export { type CliReport, runCli, USAGE } from "./cli.js";
 export {
   compareRollout,
   LOGPROB_MEDIAN_DEV_LIMIT,
@@ -21,6 +21,6 @@ export {
 export { WorkerCore, type WorkerCoreOptions } from "./core.js";
 export { type EngineLoadOptions, type EngineModel, loadNativeModel, type ModelLoader } from "./engine.js";
 export { assertWorkerBuilt, type WorkerEntryPoints, workerEntryPoints } from "./entry-points.js";
-export { WORKER_ENV } from "./ipc-main.js";
+export { runIpcWorker, WORKER_ENV } from "./ipc-main.js";
 export { type IpcWorkerExit, type IpcWorkerOptions, serveIpc } from "./ipc-worker.js";
 export { proveBatch } from "./prove-batch.js";

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 
 /** Files the proof pool starts workers from. */
 export interface WorkerEntryPoints {
-  /** `node <this> ` with GRAIL_WORKER_IPC=1 serves the IPC protocol (dist/main.js). */
+  /** `node <this>` serves the IPC protocol on fds 3/4 (dist/main.js). */
   main: string;
   /** Piscina task file of the in-process topology (dist/thread.js). */
   thread: string;
@@ -19,12 +19,12 @@ const here = dirname(fileURLToPath(import.meta.url));
  * and threads need the compiled JavaScript in dist/ (built by `pnpm build`).
  */
 export function workerEntryPoints(): WorkerEntryPoints {
-  const appRoot = resolve(here, "..");
-  const dist = join(appRoot, "dist");
+  const packageRoot = resolve(here, "..");
+  const dist = join(packageRoot, "dist");
   return {
     main: join(dist, "main.js"),
     thread: join(dist, "thread.js"),
-    torch: join(appRoot, "python", "torch_worker.py"),
+    torch: join(packageRoot, "python", "torch_worker.py"),
   };
 }
 
@@ -33,7 +33,7 @@ export function assertWorkerBuilt(entry: WorkerEntryPoints = workerEntryPoints()
   for (const p of [entry.main, entry.thread]) {
     if (!existsSync(p)) {
       throw new Error(
-        `${p} is missing: build the worker first ("pnpm turbo run build --filter @grail/worker")`,
+        `${p} is missing: build the proof worker first ("pnpm turbo run build --filter @grail/proof-worker")`,
       );
     }
   }
