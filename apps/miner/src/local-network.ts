@@ -1,17 +1,10 @@
 import path from "node:path";
 import { expandHome, type HotkeySigner, loadHotkey } from "@grail/chain";
 import type { MinerConfig } from "@grail/config";
-import {
-  devnetHotkey,
-  devnetValidator,
-  formatReport,
-  localMiningParts,
-  seedBlockTime,
-  startDevnet,
-  verdictLine,
-} from "@grail/devnet";
+import { devnetHotkey, devnetValidator, localMiningParts, seedBlockTime, startDevnet } from "@grail/devnet";
 import type { Logger } from "@grail/log";
 import { MiningEngine, type WindowReport } from "@grail/pipeline";
+import { formatReport, verdictLine } from "@grail/validator";
 import { attachOperatorControls, EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
 
 const BANNER = [

@@ -144,7 +144,6 @@ async function publishCheckpoint(window: number, readyWindow: number, seed: numb
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), "grail-miner-e2e-"));
   await cryptoWaitReady();
-  console.error("TRACE", Date.now(), "await cryptoWaitReady();");
   s3 = await startTestS3Server({
     buckets: [MINER_BUCKET, TRAINER_BUCKET],
     keys: Object.values(KEYS).map((k) => ({ accessKeyId: k.id, secretAccessKey: k.secret })),
@@ -184,21 +183,17 @@ beforeAll(async () => {
   const trainer = new KeyringHotkeySigner(keyring.addFromUri("//E2eTrainerHot"));
   const minerCold = keyring.addFromUri("//E2eMinerCold");
   await fundAccounts(chopsticks, [trainerCold.address, minerCold.address]);
-  console.error("TRACE", Date.now(), "await fundAccounts(chopsticks, [trainerCold.addres");
   netuid = await registerSubnet(chopsticks, client.api, trainerCold, trainer.ss58);
 
   // The miner's hotkey is a btwallet keyfile, as in production.
   const phrase = mnemonicGenerate(12);
   const minerHot = keyring.addFromMnemonic(phrase);
   await mkdir(path.join(work, "wallets", "e2e", "hotkeys"), { recursive: true });
-  console.error("TRACE", Date.now(), 'await mkdir(path.join(work, "wallets", "e2e", "hot');
   await writeFile(
     path.join(work, "wallets", "e2e", "hotkeys", "miner"),
     JSON.stringify({ secretPhrase: phrase }),
   );
-  console.error("TRACE", Date.now(), 'await writeFile(path.join(work, "wallets", "e2e", ');
   await burnedRegister(chopsticks, client.api, minerCold, netuid, minerHot.address);
-  console.error("TRACE", Date.now(), "await burnedRegister(chopsticks, client.api, miner");
 
   // The trainer (UID 0) publishes its bucket's read keys, then its first checkpoint.
   const stopCommitBlocks = chopsticks.autoBuildBlocks();
@@ -208,11 +203,8 @@ beforeAll(async () => {
     readSecretAccessKey: KEYS.trainerRead.secret,
   });
   await stopCommitBlocks();
-  console.error("TRACE", Date.now(), "await stopCommitBlocks();");
   await chopsticks.newBlock(1, { unsafeBlockHeight: FIRST_WINDOW });
-  console.error("TRACE", Date.now(), "await chopsticks.newBlock(1, { unsafeBlockHeight: ");
   await publishCheckpoint(900, 960, 11);
-  console.error("TRACE", Date.now(), "await publishCheckpoint(900, 960, 11);");
   stopBlocks = produceBlocks();
 }, 180_000);
 

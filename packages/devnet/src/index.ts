@@ -1,5 +1,3 @@
-// The local validator's report lines, for the miner's local mode (the validator is @grail/validator).
-export { formatReport, verdictLine } from "@grail/validator";
 export * from "./block-time.js";
 export * from "./chain/chopsticks-chain.js";
 export * from "./chain/embedded-chain.js";
