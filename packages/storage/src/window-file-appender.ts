@@ -5,6 +5,7 @@ import { dirname } from "node:path";
 import parquet from "@dsnp/parquetjs";
 import type { WindowFileMetadata } from "@grail/protocol";
 import { WindowFileFormatError } from "./errors.js";
+import { CODEC_IDS, codecReady } from "./window-file-codecs.js";
 import { type ColumnBuffer, columnBuffers } from "./window-file-pages.js";
 import {
   checkRow,
@@ -79,8 +80,9 @@ export interface WindowFileAppenderOptions {
  * and renames the partial file to its final name. A window that is abandoned leaves no file.
  *
  * The pages are exactly what parquetjs's ParquetWriter writes for the same schema (same level
- * runs, PLAIN values, page headers, codec), without its per-value object churn; the file envelope
- * (row groups, offset index, footer) is parquetjs's own ParquetEnvelopeWriter.
+ * runs, PLAIN values, page headers, codec; ZSTD, which it lacks, compressed here), without its
+ * per-value object churn; the file envelope (row groups, offset index, footer) is parquetjs's own
+ * ParquetEnvelopeWriter.
  */
 export class WindowFileAppender {
   private readonly columns: ColumnBuffer[];
@@ -111,8 +113,16 @@ export class WindowFileAppender {
         rowGroupSize,
       });
     }
+    const codec = opts.codec ?? DEFAULT_WINDOW_FILE_CODEC;
+    if (!Object.hasOwn(CODEC_IDS, codec)) {
+      throw new WindowFileFormatError(
+        `codec ${String(codec)} is not one of ${Object.keys(CODEC_IDS).join(", ")} for window files`,
+        { codec },
+      );
+    }
+    await codecReady(codec);
     await mkdir(dirname(partialPath), { recursive: true });
-    const schema = windowFileSchema(opts.codec ?? DEFAULT_WINDOW_FILE_CODEC);
+    const schema = windowFileSchema(codec);
     const output = new FileOutput(partialPath);
     const envelope = await parquet.ParquetEnvelopeWriter.openStream(
       schema,

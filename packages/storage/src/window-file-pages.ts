@@ -1,13 +1,13 @@
 /**
  * The window file's page encoder: each leaf column of a row group buffered in typed arrays and
  * written as one v1 data page (RLE/bit-packed levels, PLAIN values, compressed), byte for byte
- * what parquetjs's own writer produces for the schema, without its per-value objects.
+ * what parquetjs's own writer produces for the schema with the codecs it has, without its
+ * per-value objects; with ZSTD, which parquetjs lacks, the same pages compressed with zstd.
  */
 import type parquet from "@dsnp/parquetjs";
 import thrift from "@dsnp/parquetjs/dist/gen-nodejs/parquet_types.js";
-import { PARQUET_COMPRESSION_METHODS } from "@dsnp/parquetjs/dist/lib/compression.js";
 import { serializeThrift } from "@dsnp/parquetjs/dist/lib/util.js";
-import { WindowFileFormatError } from "./errors.js";
+import { compressPage, type WindowFileCodec } from "./window-file-codecs.js";
 import {
   LIST_COLUMNS,
   type ListKind,
@@ -163,20 +163,12 @@ function encodeLevels(levels: Uint8Array, width: number): Buffer {
 
 type Field = (typeof parquet.ParquetSchema.prototype.fieldList)[number];
 
-function compress(codec: string, body: Buffer): Buffer {
-  const method = PARQUET_COMPRESSION_METHODS[codec];
-  const out = method?.deflate(body);
-  if (!Buffer.isBuffer(out)) {
-    throw new WindowFileFormatError(`codec ${codec} is not supported for window files`, { codec });
-  }
-  return out;
-}
-
 /** One v1 data page (header, then the compressed levels and values), as parquetjs writes it. */
 function dataPage(field: Field, values: Buffer, rlevels: Uint8Array | null, dlevels: Uint8Array): Buffer {
   const r = field.rLevelMax > 0 && rlevels ? encodeLevels(rlevels, bitWidth(field.rLevelMax)) : EMPTY;
   const d = field.dLevelMax > 0 ? encodeLevels(dlevels, bitWidth(field.dLevelMax)) : EMPTY;
-  const body = compress(field.compression ?? "UNCOMPRESSED", Buffer.concat([r, d, values]));
+  const codec = (field.compression ?? "UNCOMPRESSED") as WindowFileCodec;
+  const body = compressPage(codec, Buffer.concat([r, d, values]));
   const header = new thrift.PageHeader();
   header.type = thrift.PageType.DATA_PAGE;
   header.uncompressed_page_size = r.length + d.length + values.length;

@@ -1,8 +1,10 @@
 /**
  * The window file (spec/protocol.md §6.4): one Parquet file of a miner's rollouts for one window.
  * Its seams live in their own modules: the schema and metadata (window-file-schema), the page
- * encoder (window-file-pages), the appender that writes a file while rows arrive
- * (window-file-appender) and the reader (window-file-reader). This module is the public face.
+ * codecs (window-file-codecs), the page encoder (window-file-pages), the appender that writes a
+ * file while rows arrive (window-file-appender), and the reader (window-file-reader) with its
+ * schema matching (window-file-layout), column chunk decoding (window-file-decode) and value
+ * encodings (window-file-encodings). This module is the public face.
  */
 
 export {

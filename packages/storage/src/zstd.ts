@@ -1,6 +1,7 @@
 /**
  * zstd for delta payloads (`delta_sparse.bin.zst`, one level-1 frame written by
- * python-zstandard, which records the content size in the frame header).
+ * python-zstandard, which records the content size in the frame header) and for window file
+ * pages (window-file-codecs).
  *
  * Decoding uses the reference zstd library compiled to WebAssembly when the frame
  * declares a content size that fits comfortably in wasm32 memory (about 3x faster than
@@ -16,7 +17,8 @@ const ZSTD_MAGIC = 0xfd2fb528;
 const WASM_MAX_CONTENT_BYTES = 1024 * 1024 * 1024;
 
 let wasmReady: Promise<void> | undefined;
-function ensureWasm(): Promise<void> {
+/** Compiles the WebAssembly module once; after it resolves, `zstdWasm.compress` may be called. */
+export function ensureZstd(): Promise<void> {
   wasmReady ??= zstdWasm.init();
   return wasmReady;
 }
@@ -47,7 +49,15 @@ export function zstdFrameContentSize(buf: Uint8Array): number | null {
   }
 }
 
-export async function zstdDecompress(buf: Uint8Array, what = "zstd payload"): Promise<Uint8Array> {
+/**
+ * Decompresses one or more zstd frames. With `maxBytes`, a payload that declares or produces more
+ * is refused before it is allocated (a frame without a declared size is decoded block by block).
+ */
+export async function zstdDecompress(
+  buf: Uint8Array,
+  what = "zstd payload",
+  maxBytes?: number,
+): Promise<Uint8Array> {
   const declared = zstdFrameContentSize(buf);
   if (
     declared === null &&
@@ -55,8 +65,14 @@ export async function zstdDecompress(buf: Uint8Array, what = "zstd payload"): Pr
   ) {
     throw new DeltaFormatError(`${what} is not a zstd frame (bad magic number)`, { what });
   }
+  if (maxBytes !== undefined && declared !== null && declared > maxBytes) {
+    throw new DeltaFormatError(`${what} declares ${declared} bytes, more than the ${maxBytes} expected`, {
+      what,
+    });
+  }
+  if (maxBytes !== undefined && declared === null) return boundedDecompress(buf, what, maxBytes);
   if (declared !== null && declared <= WASM_MAX_CONTENT_BYTES) {
-    await ensureWasm();
+    await ensureZstd();
     try {
       const out = zstdWasm.decompress(buf);
       if (out.byteLength === declared) return out;
@@ -79,8 +95,34 @@ export async function zstdDecompress(buf: Uint8Array, what = "zstd payload"): Pr
   }
 }
 
+/** A frame without a declared size, decoded block by block and stopped past `maxBytes`. */
+function boundedDecompress(buf: Uint8Array, what: string, maxBytes: number): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    new fzstd.Decompress((chunk) => {
+      total += chunk.byteLength;
+      if (total > maxBytes) throw new Error(`decodes to more than the ${maxBytes} bytes expected`);
+      chunks.push(chunk.slice());
+    }).push(buf, true);
+  } catch (err) {
+    throw new DeltaFormatError(
+      `${what} is corrupt or too large: ${(err as Error).message}`,
+      { what },
+      { cause: err },
+    );
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
 /** Level-1 single frame with the content size recorded, as the trainer writes. */
 export async function zstdCompress(data: Uint8Array, level = 1): Promise<Uint8Array> {
-  await ensureWasm();
+  await ensureZstd();
   return zstdWasm.compress(data, level);
 }

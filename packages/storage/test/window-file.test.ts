@@ -142,6 +142,36 @@ describe("window file", () => {
     ]);
   });
 
+  it("writes ZSTD pages by default, the reference's codec, under the footer schema GZIP files have", async () => {
+    const rows = makeWindowRows({ windowStart: 30, groups: 2 });
+    const meta = windowFileMetadata({
+      hotkey: SAMPLE_HOTKEY,
+      windowStart: 30,
+      rowCount: 32,
+      timestampSeconds: 1,
+    });
+    const zstdPath = join(dir, "default-codec.parquet");
+    const gzipPath = join(dir, "gzip-codec.parquet");
+    await writeWindowFile(rows, meta, zstdPath, { rowGroupSize: 16 });
+    await writeWindowFile(rows, meta, gzipPath, { codec: "GZIP", rowGroupSize: 16 });
+    const footer = async (path: string) => {
+      const reader = await parquet.ParquetReader.openFile(path);
+      const md = reader.metadata!;
+      await reader.close();
+      return md;
+    };
+    const zstd = await footer(zstdPath);
+    const gzip = await footer(gzipPath);
+    // CompressionCodec: 2 GZIP, 6 ZSTD.
+    const codecs = (md: typeof zstd) =>
+      new Set(md.row_groups.flatMap((g) => g.columns.map((c) => c.meta_data!.codec)));
+    expect(codecs(zstd)).toEqual(new Set([6]));
+    expect(codecs(gzip)).toEqual(new Set([2]));
+    expect(zstd.schema).toEqual(gzip.schema);
+    expect(zstd.key_value_metadata).toEqual(gzip.key_value_metadata);
+    expect((await readWindowFile(zstdPath)).rows).toEqual(rows);
+  });
+
   it("refuses rows with missing columns and a metadata count that disagrees", async () => {
     const rows = makeWindowRows({ windowStart: 30, groups: 1 });
     const meta = windowFileMetadata({
