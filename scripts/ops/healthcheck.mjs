@@ -2,9 +2,9 @@
 // Container health check: GET /healthz on the miner's metrics endpoint (GRAIL_PROMETHEUS_HOST and
 // _PORT, loopback when bound to every address). Exit 0 healthy, 1 otherwise, with the reason.
 const backend = (process.env.GRAIL_MONITORING_BACKEND ?? "").toLowerCase();
-if (backend !== "prometheus") {
+if (backend !== "prometheus" && backend !== "wandb") {
   console.error(
-    `GRAIL_MONITORING_BACKEND=${backend || "null"}: the miner serves /healthz only with prometheus; set it to prometheus`,
+    `GRAIL_MONITORING_BACKEND=${backend || "null"}: the miner serves /healthz only with prometheus or wandb; set it to prometheus`,
   );
   process.exit(1);
 }

@@ -16,13 +16,7 @@ import {
   generationLaunchOptions,
 } from "@grail/generation";
 import type { Logger } from "@grail/log";
-import {
-  createMetrics,
-  type HealthReport,
-  type MetricsServer,
-  type MinerMetrics,
-  startMetricsServer,
-} from "@grail/metrics";
+import { type HealthReport, type MetricsServer, type MinerMetrics, startMetricsServer } from "@grail/metrics";
 import {
   type EngineSettings,
   FatalMiningError,
@@ -39,6 +33,7 @@ import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients } from "@grail/storage";
 import { miningChain, randomnessSource } from "./adapters.js";
 import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
+import { createMinerMetrics } from "./monitoring.js";
 import { ProgressLine } from "./progress.js";
 
 export const EXIT_OK = 0;
@@ -144,15 +139,16 @@ async function mine(
 
   let metrics: MinerMetrics;
   try {
-    metrics = createMetrics({ backend: cfg.monitoring.backend });
+    metrics = createMinerMetrics(cfg, log);
   } catch (err) {
     throw new StartupError((err as Error).message, EXIT_CONFIG);
   }
+  cleanups.push(() => metrics.close());
   let metricsServer: MetricsServer | null = null;
   // Healthy while the miner starts (chain, registration, first checkpoint); the engine's health
   // takes over once it exists.
   let health: (() => HealthReport) | null = null;
-  if (metrics.backend === "prometheus") {
+  if (metrics.backend !== "null") {
     metricsServer = await startMetricsServer({
       metrics,
       host: cfg.monitoring.prometheus.host,
@@ -249,7 +245,6 @@ async function mine(
         ...(overrides.generation?.retry ? { retry: overrides.generation.retry } : {}),
       },
       symlinkDir: pipeline.symlinkDir,
-      tokenizer: cfg.generation.trainModelId,
       // A start stops a server that an earlier miner, killed with -9, left behind there.
       supervisor: {
         pidFile: join(cfg.paths.cacheDir, "generation-server.pid"),

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { describeMonitoring } from "./monitoring.js";
 import { type GroupName, SCHEMA } from "./schema.js";
 import type { MinerConfig } from "./types.js";
 import { hotkeyFile } from "./warnings.js";
@@ -36,6 +37,7 @@ export function describeConfig(cfg: MinerConfig): string[] {
   lines.push(
     `  GPUs: generation ${pipeline.backend} TP=${pipeline.tensorParallel} on [${generation.join(",")}], proof [${pipeline.proofGpus.join(",")}]${pipeline.cudaVisibleDevices ? ` of CUDA_VISIBLE_DEVICES=${pipeline.cudaVisibleDevices.join(",")}` : ""}`,
   );
+  lines.push(`  monitoring: ${describeMonitoring(cfg.monitoring)}`);
   lines.push(`  checkpoints: ${paths.checkpointDir}`);
   lines.push(`  spool: ${paths.spoolDir}`);
   lines.push(
@@ -98,14 +100,6 @@ export function missingForMainnet(
       variables: ["R2_WRITE_ACCESS_KEY_ID", "R2_WRITE_SECRET_ACCESS_KEY"],
       reason: "no write key pair to upload window files with",
     });
-  }
-  const { monitoring } = cfg;
-  if (
-    monitoring.backend === "wandb" &&
-    monitoring.wandb.mode === "online" &&
-    monitoring.wandb.apiKey === null
-  ) {
-    gaps.push({ variables: ["WANDB_API_KEY"], reason: "monitoring is wandb (online) but no API key is set" });
   }
   return gaps;
 }

@@ -10,6 +10,7 @@ export {
   proofEngineFor,
 } from "./gpu.js";
 export { type LoadConfigOptions, loadConfig, NETWORK_ENDPOINTS } from "./load.js";
+export { describeMonitoring, metricsAddress, wandbOffReason } from "./monitoring.js";
 export {
   formatByteSize,
   PROOF_ENGINES,
@@ -25,6 +26,7 @@ export type * from "./types.js";
 export {
   editDistance,
   IGNORED_VARIABLES,
+  ignoredVariablesWarning,
   nearestSetting,
   SETTING_PREFIXES,
   type UnknownVariable,

@@ -302,7 +302,7 @@ function assemble(
         mode: monitoring.wandbMode,
         tags: monitoring.wandbTags,
         notes: monitoring.wandbNotes,
-        resume: monitoring.wandbResume,
+        baseUrl: monitoring.wandbBaseUrl,
         initTimeoutSeconds: monitoring.wandbInitTimeoutSeconds,
       },
       metricBufferSize: monitoring.metricBufferSize,

@@ -54,7 +54,6 @@ export const BACKENDS = ["sglang", "vllm"] as const;
 export const MONITORING_BACKENDS = ["prometheus", "wandb", "null"] as const;
 export const THINKING_MODES = ["instructed", "native"] as const;
 export const WANDB_MODES = ["online", "offline", "disabled"] as const;
-export const WANDB_RESUME = ["allow", "must", "never", "auto"] as const;
 export const LOG_FORMATS = ["auto", "human", "json"] as const;
 
 /** Subnet id when neither BT_NETUID nor NETUID is set (the reference miner's fallback). */
@@ -258,14 +257,12 @@ export const SCHEMA = {
     ),
   },
   generation: {
-    batchSize: int("GRAIL_GENERATION_BATCH_SIZE", 1, "legacy in-group batch size", { min: 1 }),
     thinkingMode: oneOf(
       "GRAIL_THINKING_MODE",
       THINKING_MODES,
       "instructed",
       "start-up thinking mode; each checkpoint's metadata replaces it",
     ),
-    trainModelId: optText("GRAIL_TRAIN_MODEL_ID", "tokenizer fallback when a checkpoint has none"),
   },
   monitoring: {
     backend: oneOf(
@@ -283,18 +280,30 @@ export const SCHEMA = {
       min: 1,
       max: 65535,
     }),
-    metricBufferSize: int("GRAIL_METRIC_BUFFER_SIZE", 100, "counter/histogram buffer before a flush", {
-      min: 1,
-    }),
-    metricFlushIntervalSeconds: seconds("GRAIL_METRIC_FLUSH_INTERVAL", 30, "longest time between flushes"),
-    wandbApiKey: optText("WANDB_API_KEY", "W&B API key", { sensitive: true }),
+    metricBufferSize: int(
+      "GRAIL_METRIC_BUFFER_SIZE",
+      100,
+      "wandb: counter and histogram updates that send a row to W&B at once",
+      { min: 1 },
+    ),
+    metricFlushIntervalSeconds: seconds(
+      "GRAIL_METRIC_FLUSH_INTERVAL",
+      30,
+      "wandb: longest time a changed metric waits before a row goes to W&B",
+    ),
+    wandbApiKey: optText("WANDB_API_KEY", "W&B API key; without it nothing goes to W&B", { sensitive: true }),
+    wandbBaseUrl: make<string>("grail-http-url", "WANDB_BASE_URL", "https://api.wandb.ai", "W&B API server"),
     wandbProject: text("WANDB_PROJECT", "grail", "W&B project"),
-    wandbEntity: optText("WANDB_ENTITY", "W&B entity (team or user)"),
-    wandbMode: oneOf("WANDB_MODE", WANDB_MODES, "online", "online, offline or disabled"),
-    wandbTags: make<readonly string[]>("grail-words", "WANDB_TAGS", ["grail", "bittensor"], "W&B run tags"),
-    wandbNotes: optText("WANDB_NOTES", "W&B run notes"),
-    wandbResume: oneOf("WANDB_RESUME", WANDB_RESUME, "allow", "W&B resume policy"),
-    wandbInitTimeoutSeconds: seconds("WANDB_INIT_TIMEOUT", 80, "W&B init timeout"),
+    wandbEntity: optText("WANDB_ENTITY", "W&B entity (team or user); default: the API key's own"),
+    wandbMode: oneOf("WANDB_MODE", WANDB_MODES, "online", "online; offline or disabled send nothing to W&B"),
+    wandbTags: make<readonly string[]>(
+      "grail-words",
+      "WANDB_TAGS",
+      ["grail", "bittensor"],
+      "recorded in the W&B run's config (with mining)",
+    ),
+    wandbNotes: optText("WANDB_NOTES", "recorded in the W&B run's config"),
+    wandbInitTimeoutSeconds: seconds("WANDB_INIT_TIMEOUT", 80, "how long the W&B run may take to start"),
   },
   logging: {
     file: optDir("GRAIL_LOG_FILE", "rotating log file (JSON lines); unset = no file"),

@@ -8,7 +8,6 @@ import type {
   NETWORKS,
   THINKING_MODES,
   WANDB_MODES,
-  WANDB_RESUME,
 } from "./schema.js";
 import type { UnknownVariable } from "./unknown.js";
 
@@ -104,9 +103,7 @@ export interface PipelineConfig {
 }
 
 export interface GenerationConfig {
-  readonly batchSize: number;
   readonly thinkingMode: ThinkingMode;
-  readonly trainModelId: string | null;
 }
 
 export interface WandbConfig {
@@ -116,7 +113,8 @@ export interface WandbConfig {
   readonly mode: (typeof WANDB_MODES)[number];
   readonly tags: readonly string[];
   readonly notes: string | null;
-  readonly resume: (typeof WANDB_RESUME)[number];
+  /** The W&B API server (WANDB_BASE_URL), without a trailing slash. */
+  readonly baseUrl: string;
   readonly initTimeoutSeconds: number;
 }
 

@@ -48,11 +48,110 @@ const READ_ELSEWHERE: readonly { pattern: string; reader: string; environmentOnl
   { pattern: "GRAIL_WALLETS_DIR", reader: "docker compose", environmentOnly: false },
 ];
 
+const TRAINER_MODEL =
+  "for the reference trainer's model loading; the miner mines on the checkpoints the trainer publishes";
+const TRAINING = "for the reference trainer's GRPO training; a miner does not train";
+const PUBLISHED =
+  "set on the trainer host and published in each checkpoint's metadata, which the miner follows (as the reference's miner does)";
+const VALIDATOR_COMPOSE =
+  "read by the reference's validator compose file (docker/docker-compose.validator.yml), not by a miner";
+const KERNEL_EVAL =
+  "for on-GPU kernel evaluation in the triton_kernel environment, which this miner does not implement";
+const HUB =
+  "for the reference's uploads to the Hugging Face hub (validator rollouts, trainer models); this miner does not use the hub";
+const PROMTAIL = "for the reference's Promtail log shipping; point any log shipper at GRAIL_LOG_FILE instead";
+const WANDB_FILES = "a directory of the Python W&B client; the W&B client of this miner keeps no local files";
+
 /**
- * Variables other miners' `.env` files set that this miner deliberately ignores, with the reason
- * shown instead of a spelling hint. Filled where such a variable is known.
+ * Variables of the reference miner's `.env.example` that mean nothing to this miner, with the reason
+ * shown instead of a spelling hint. Names without a setting prefix count only when set in `.env`.
  */
-export const IGNORED_VARIABLES: ReadonlyMap<string, string> = new Map();
+export const IGNORED_VARIABLES: ReadonlyMap<string, string> = new Map([
+  ["HF_TOKEN", HUB],
+  ["HF_USERNAME", HUB],
+  [
+    "HF_HOME",
+    "the Hugging Face cache; the miner and its generation server load checkpoints from GRAIL_CACHE_DIR, never from the hub",
+  ],
+  ["GRAIL_TRAIN_MODEL_MODE", TRAINER_MODEL],
+  [
+    "GRAIL_TRAIN_MODEL_ID",
+    "a trainer setting that the reference's vLLM launch also took as the fallback --tokenizer when a checkpoint's metadata names no Hub repository; here vLLM then uses the tokenizer the checkpoint ships (tokenizer.json is required), and a Hub name in the metadata is still passed as the reference passes it",
+  ],
+  ["GRAIL_TRAIN_CHECKPOINT_WINDOW", TRAINER_MODEL],
+  ["GRAIL_REF_MODEL_MODE", TRAINER_MODEL],
+  ["GRAIL_REF_MODEL_ID", TRAINER_MODEL],
+  ["GRAIL_REF_CHECKPOINT_WINDOW", TRAINER_MODEL],
+  ["GRAIL_GPU_EVAL", KERNEL_EVAL],
+  ["KERNEL_EVAL_GPU_IDS", KERNEL_EVAL],
+  ["KERNEL_EVAL_BACKEND", KERNEL_EVAL],
+  ["KERNEL_EVAL_TIMEOUT", KERNEL_EVAL],
+  [
+    "GRAIL_GENERATION_BATCH_SIZE",
+    "the reference reads it nowhere either; the miner sends each group's 16 prompts to the generation server together, GRAIL_PIPELINE_GROUPS_PER_BATCH groups at a time (tune that instead)",
+  ],
+  ...[
+    "GRAIL_TRAINER_LR",
+    "GRAIL_TRAINER_EPOCHS",
+    "GRAIL_TRAINER_BATCH_SIZE",
+    "GRAIL_TRAINER_GRAD_ACCUM_STEPS",
+    "GRAIL_TRAINER_TOTAL_WINDOWS",
+    "GRAIL_LR_SCHEDULER_TYPE",
+    "GRAIL_WARMUP_FRACTION",
+    "GRAIL_SCHEDULER_ETA_MIN",
+    "GRAIL_TRAINER_MAX_LENGTH",
+    "GRAIL_TRAINER_GRAD_CLIP",
+    "GRAIL_TRAINER_KL_COEF",
+    "GRAIL_TRAINER_ENTROPY_COEF",
+    "GRAIL_TRAINER_ADV_CLIP_PERCENTILE",
+    "GRAIL_TRAINER_GROUP_ADV_SUM_TOL",
+    "GRAIL_TRAINER_USE_FLASH_ATTENTION",
+    "GRAIL_TRAINER_USE_GRADIENT_CHECKPOINTING",
+    "GRAIL_GRPO_MAX_GROUPS",
+    "GRAIL_GRPO_MAX_COMPLETION_TOKENS",
+    "GRAIL_GRPO_MIN_SUCCESS_FRACTION",
+    "GRAIL_GRPO_MIN_REWARD_PER_TOKEN",
+    "GRAIL_GRPO_REWARD_PER_TOKEN_DROP_QUANTILE",
+    "GRAIL_GRPO_RANKING_REWARD_WEIGHT",
+    "GRAIL_GRPO_RANKING_VARIANCE_WEIGHT",
+  ].map((name): [string, string] => [name, TRAINING]),
+  [
+    "GRAIL_CHECKPOINT_MILESTONE_INTERVAL",
+    "the trainer keeps milestone checkpoints in its bucket; the miner's cache keeps only the checkpoints it can still mine on (the reference's miner cache kept each milestone too)",
+  ],
+  [
+    "GRAIL_DELTA_FORMAT",
+    "the trainer's codec for checkpoint deltas; the miner decodes the codec each delta names",
+  ],
+  ["GRAIL_VALIDATOR_IMAGE", VALIDATOR_COMPOSE],
+  ["GRAIL_VALIDATOR_TEST_MODE", VALIDATOR_COMPOSE],
+  ["GRAIL_VALIDATOR_GPU_IDS", VALIDATOR_COMPOSE],
+  ["GRAIL_VALIDATOR_SHM_SIZE", VALIDATOR_COMPOSE],
+  ...[
+    "GRAIL_ENV_ID",
+    "GRAIL_ENV_SPLIT",
+    "GRAIL_GEN_MAX_TOKENS",
+    "GRAIL_GEN_TEMPERATURE",
+    "GRAIL_GEN_TOP_P",
+    "GRAIL_GEN_TOP_K",
+    "GRAIL_GEN_REPETITION_PENALTY",
+  ].map((name): [string, string] => [name, PUBLISHED]),
+  [
+    "GRAIL_HOST_STORAGE_PATH",
+    "a bind mount of the reference's compose file; docker/docker-compose.yml keeps the cache in its grail-cache volume, and a run outside Docker uses GRAIL_CACHE_DIR",
+  ],
+  [
+    "WANDB_RESUME",
+    "@wandb/sdk cannot resume a run, so every start makes a new W&B run (what allow does without a run id)",
+  ],
+  ["WANDB_CACHE_DIR", WANDB_FILES],
+  ["WANDB_DATA_DIR", WANDB_FILES],
+  ["PROMTAIL_ENABLE", PROMTAIL],
+  ["PROMTAIL_LOKI_URL", PROMTAIL],
+  ["PROMTAIL_JOB", PROMTAIL],
+  ["GRAIL_ENV", PROMTAIL],
+  ["GF_SERVER_ROOT_URL", "the root URL of the reference's Grafana deployment, not a miner setting"],
+]);
 
 /** A variable that starts like a setting but is none. */
 export interface UnknownVariable {
@@ -85,7 +184,13 @@ export function unknownVariables(
   const settings = new Set(settingEntries().map((e) => e.setting.env));
   const out: UnknownVariable[] = [];
   const consider = (variable: string, source: UnknownVariable["source"]) => {
-    if (settings.has(variable) || !SETTING_PREFIXES.some((p) => variable.startsWith(p))) return;
+    if (settings.has(variable)) return;
+    if (!SETTING_PREFIXES.some((p) => variable.startsWith(p))) {
+      // Other programs' variables pass; one copied from the reference's .env gets its reason.
+      const why = source === ".env" ? ignored.get(variable) : undefined;
+      if (why) out.push({ variable, source, nearest: null, ignored: why });
+      return;
+    }
     const elsewhere = readElsewhere(variable);
     if (elsewhere) {
       if (elsewhere.environmentOnly && source === ".env" && !env[variable]) {
@@ -140,8 +245,16 @@ export function editDistance(a: string, b: string): number {
 
 /** The warning line of an unknown variable. */
 export function unknownVariableWarning(u: UnknownVariable): string {
-  const head = `${u.variable} (from ${u.source})`;
-  if (u.ignored !== null) return `${head} is ignored: ${u.ignored}`;
+  if (u.ignored !== null) return ignoredVariablesWarning([u.variable], u.source, u.ignored);
   const hint = u.nearest !== null ? `did you mean ${u.nearest}?` : ".env.example lists every setting";
-  return `${head} is not a setting of this miner and is ignored; ${hint}`;
+  return `${u.variable} (from ${u.source}) is not a setting of this miner and is ignored; ${hint}`;
+}
+
+/** One line for variables from one place that are ignored for the same reason. */
+export function ignoredVariablesWarning(
+  variables: readonly string[],
+  source: UnknownVariable["source"],
+  reason: string,
+): string {
+  return `${variables.join(", ")} (from ${source}) ${variables.length === 1 ? "is" : "are"} ignored: ${reason}`;
 }

@@ -1,8 +1,9 @@
 import { statSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
 import path from "node:path";
+import { metricsAddress } from "./monitoring.js";
 import type { MinerConfig, WalletConfig } from "./types.js";
-import { unknownVariableWarning } from "./unknown.js";
+import { ignoredVariablesWarning, type UnknownVariable, unknownVariableWarning } from "./unknown.js";
 
 /** Something the miner runs with but an operator most likely did not mean. */
 export interface ConfigWarning {
@@ -27,19 +28,18 @@ function fileModeOf(file: string): number | null {
 
 /**
  * What the configuration runs with but should not: variables that look like settings and are none
- * (with the nearest setting's name), the metrics endpoint bound beyond loopback, and a hotkey file
- * other users can read or change. The miner prints these at every start and with --check.
+ * (with the nearest setting's name) or that this miner ignores (with the reason, one line per
+ * reason), W&B monitoring that cannot log, the metrics endpoint bound beyond loopback, and a hotkey
+ * file other users can read or change. The miner prints these at every start and with --check.
  */
 export function configWarnings(
   cfg: MinerConfig,
   fileMode: (file: string) => number | null = fileModeOf,
 ): ConfigWarning[] {
-  const warnings: ConfigWarning[] = cfg.origin.unknown.map((u) => ({
-    variables: [u.variable],
-    message: unknownVariableWarning(u),
-  }));
+  const warnings = unknownVariableWarnings(cfg.origin.unknown);
+  warnings.push(...wandbWarnings(cfg));
   const { backend, prometheus } = cfg.monitoring;
-  if (backend === "prometheus" && !isLoopback(prometheus.host)) {
+  if (backend !== "null" && !isLoopback(prometheus.host)) {
     warnings.push({
       variables: ["GRAIL_PROMETHEUS_HOST"],
       message:
@@ -67,6 +67,54 @@ export function configWarnings(
     });
   }
   return warnings;
+}
+
+/** Spelling hints one per variable; ignored variables grouped by where they come from and why. */
+function unknownVariableWarnings(unknown: readonly UnknownVariable[]): ConfigWarning[] {
+  const entries: { u: UnknownVariable; variables: string[] }[] = [];
+  const byReason = new Map<string, string[]>();
+  for (const u of unknown) {
+    const key = u.ignored === null ? null : `${u.source}\n${u.ignored}`;
+    const grouped = key === null ? undefined : byReason.get(key);
+    if (grouped) {
+      grouped.push(u.variable);
+      continue;
+    }
+    const variables = [u.variable];
+    if (key !== null) byReason.set(key, variables);
+    entries.push({ u, variables });
+  }
+  return entries.map(({ u, variables }) => ({
+    variables,
+    message:
+      u.ignored === null
+        ? unknownVariableWarning(u)
+        : ignoredVariablesWarning(variables, u.source, u.ignored),
+  }));
+}
+
+/** GRAIL_MONITORING_BACKEND=wandb where nothing can reach W&B: the metrics go to Prometheus only. */
+function wandbWarnings(cfg: MinerConfig): ConfigWarning[] {
+  const { backend, wandb } = cfg.monitoring;
+  if (backend !== "wandb") return [];
+  const instead = `the metrics are served for Prometheus on ${metricsAddress(cfg.monitoring)}/metrics instead`;
+  if (wandb.mode === "offline") {
+    return [
+      {
+        variables: ["WANDB_MODE"],
+        message: `WANDB_MODE=offline is not available: @wandb/sdk, the W&B client for Node.js, keeps no offline run for wandb sync; nothing is logged to W&B and ${instead}. Use WANDB_MODE=online with WANDB_API_KEY, or GRAIL_MONITORING_BACKEND=prometheus`,
+      },
+    ];
+  }
+  if (wandb.mode === "online" && wandb.apiKey === null) {
+    return [
+      {
+        variables: ["GRAIL_MONITORING_BACKEND", "WANDB_API_KEY"],
+        message: `GRAIL_MONITORING_BACKEND=wandb without WANDB_API_KEY: nothing is logged to W&B; ${instead}. Set WANDB_API_KEY (from https://wandb.ai/authorize) to log to W&B, or GRAIL_MONITORING_BACKEND=prometheus to keep this`,
+      },
+    ];
+  }
+  return [];
 }
 
 const LOOPBACK = new BlockList();

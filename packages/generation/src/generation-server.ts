@@ -29,7 +29,8 @@ export interface GenerationServerOptions {
   /** vLLM: where the `vllm_active` symlink lives (GRAIL_PIPELINE_SYMLINK_DIR); default the checkpoint's parent. */
   symlinkDir?: string | null;
   /**
-   * vLLM --tokenizer when the checkpoint's metadata names no Hub repository (GRAIL_TRAIN_MODEL_ID);
+   * vLLM --tokenizer when the checkpoint's metadata names no Hub repository (the reference's
+   * GRAIL_TRAIN_MODEL_ID, which the miner does not pass: vLLM then uses the checkpoint's own);
    * see vllmTokenizerFor.
    */
   tokenizer?: string | null;

@@ -48,3 +48,4 @@ export {
   type MetricsServerOptions,
   startMetricsServer,
 } from "./server.js";
+export type { MonitoringLogger, WandbOptions } from "./wandb/exporter.js";

@@ -33,9 +33,13 @@ import {
   labelledGaugeHandle,
   labelledHistogramHandle,
 } from "./handles.js";
+import { WandbExporter, type WandbOptions } from "./wandb/exporter.js";
 
-/** `prometheus` stores and serves every metric; `null` validates and drops (monitoring off). */
-export type MetricsBackend = "prometheus" | "null";
+/**
+ * `prometheus` stores every metric for /metrics; `wandb` stores them the same way and also sends
+ * them to a W&B run; `null` validates and drops (monitoring off).
+ */
+export type MetricsBackend = "prometheus" | "wandb" | "null";
 
 /**
  * Every metric the miner records. Property names match the keys of METRIC_DEFINITIONS; each is a
@@ -74,18 +78,19 @@ export interface MinerMetrics {
   readonly contentType: string;
   /** The current values in the Prometheus text format; empty for the null backend. */
   render(): Promise<string>;
+  /** Sends what is left and finishes the W&B run (wandb); nothing to do for the others. */
+  close(): Promise<void>;
 }
 
 export interface CreateMetricsOptions {
-  /**
-   * Which backend records. Accepts GRAIL_MONITORING_BACKEND's values as they come from the
-   * configuration; `wandb` is refused with UnsupportedMetricsBackendError.
-   */
-  readonly backend: MetricsBackend | "wandb";
+  /** Which backend records: GRAIL_MONITORING_BACKEND's values. */
+  readonly backend: MetricsBackend;
   /** Labels put on every series, e.g. `{ hotkey, netuid }` when several miners share a Prometheus. */
   readonly defaultLabels?: Readonly<Record<string, string>>;
-  /** Also export prom-client's process and Node.js runtime metrics (default true; prometheus only). */
+  /** Also export prom-client's process and Node.js runtime metrics (default true; not for null). */
   readonly processMetrics?: boolean;
+  /** The W&B run and how often rows go to it; required for `wandb`. */
+  readonly wandb?: WandbOptions;
 }
 
 const NULL_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -93,18 +98,23 @@ const NULL_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 /** Builds the miner's metrics on a registry of their own (never prom-client's global one). */
 export function createMetrics(options: CreateMetricsOptions): MinerMetrics {
   switch (options.backend) {
-    case "prometheus":
-      return prometheusMetrics(options);
+    case "prometheus": {
+      const { registry, sinks } = prometheusRegistry(options);
+      return build(
+        "prometheus",
+        sinks,
+        () => registry.metrics(),
+        registry.contentType,
+        async () => {},
+      );
+    }
+    case "wandb":
+      return wandbMetrics(options);
     case "null":
       return nullMetrics();
-    case "wandb":
-      throw new UnsupportedMetricsBackendError(
-        "GRAIL_MONITORING_BACKEND=wandb is not available in this miner (no maintained Weights & Biases client for Node.js); set it to prometheus and scrape /metrics, or to null",
-        { backend: options.backend },
-      );
     default:
       throw new UnsupportedMetricsBackendError(
-        `unknown metrics backend ${JSON.stringify(options.backend)}; use prometheus or null`,
+        `unknown metrics backend ${JSON.stringify(options.backend)}; use prometheus, wandb or null`,
         { backend: options.backend },
       );
   }
@@ -116,7 +126,13 @@ type Sinks = {
   histogram(def: MetricDefinition): PromHistogram<string> | null;
 };
 
-function build(backend: MetricsBackend, sinks: Sinks, render: () => Promise<string>, contentType: string) {
+function build(
+  backend: MetricsBackend,
+  sinks: Sinks,
+  render: () => Promise<string>,
+  contentType: string,
+  close: () => Promise<void>,
+) {
   const d = METRIC_DEFINITIONS;
   const counter = (k: MetricKey) => counterHandle(d[k], sinks.counter(d[k]));
   const gauge = (k: MetricKey) => gaugeHandle(d[k], sinks.gauge(d[k]));
@@ -152,16 +168,65 @@ function build(backend: MetricsBackend, sinks: Sinks, render: () => Promise<stri
     drandFallbacks: counter("drandFallbacks"),
     contentType,
     render,
+    close,
   };
   return Object.freeze(metrics);
 }
 
 function nullMetrics(): MinerMetrics {
   const none = { counter: () => null, gauge: () => null, histogram: () => null };
-  return build("null", none, async () => "", NULL_CONTENT_TYPE);
+  return build(
+    "null",
+    none,
+    async () => "",
+    NULL_CONTENT_TYPE,
+    async () => {},
+  );
 }
 
-function prometheusMetrics(options: CreateMetricsOptions): MinerMetrics {
+/** Prometheus' registry, whose changes also go to a W&B run. */
+function wandbMetrics(options: CreateMetricsOptions): MinerMetrics {
+  if (!options.wandb) {
+    throw new MetricsError(
+      "the wandb backend needs its run: pass wandb (API key, project, run name, flush settings)",
+      {
+        backend: "wandb",
+      },
+    );
+  }
+  let exporter: WandbExporter | null = null;
+  const { registry, sinks } = prometheusRegistry(options, (counted) => exporter?.note(counted));
+  exporter = new WandbExporter(registry, options.wandb);
+  const running = exporter;
+  return build(
+    "wandb",
+    sinks,
+    () => registry.metrics(),
+    registry.contentType,
+    () => running.close(),
+  );
+}
+
+/** Calls `changed` after each update of a metric (true for counters and histograms). */
+function watch<T extends object>(
+  metric: T,
+  methods: readonly string[],
+  counted: boolean,
+  changed: (c: boolean) => void,
+): T {
+  const target = metric as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const name of methods) {
+    const original = target[name]!.bind(metric);
+    target[name] = (...args: unknown[]) => {
+      const result = original(...args);
+      changed(counted);
+      return result;
+    };
+  }
+  return metric;
+}
+
+function prometheusRegistry(options: CreateMetricsOptions, changed?: (counted: boolean) => void) {
   const registry = new Registry();
   if (options.defaultLabels) {
     for (const name of Object.keys(options.defaultLabels)) {
@@ -185,20 +250,22 @@ function prometheusMetrics(options: CreateMetricsOptions): MinerMetrics {
   // Closed label sets start at zero so rate() and absent-series alerts work from the first scrape.
   const closedLabels = (def: MetricDefinition) =>
     def.label?.values ? def.label.values.map((v) => ({ [def.label!.name]: v })) : [];
+  const watched = <T extends object>(metric: T, methods: readonly string[], counted: boolean) =>
+    changed ? watch(metric, methods, counted, changed) : metric;
   const sinks: Sinks = {
     counter(def) {
       const c = new Counter(common(def));
       for (const labels of closedLabels(def)) c.inc(labels, 0);
-      return c;
+      return watched(c, ["inc"], true);
     },
     gauge(def) {
-      return new Gauge(common(def));
+      return watched(new Gauge(common(def)), ["set", "inc", "dec", "remove"], false);
     },
     histogram(def) {
       const h = new Histogram({ ...common(def), buckets: [...(def.buckets ?? [])] });
       for (const labels of closedLabels(def)) h.zero(labels);
-      return h;
+      return watched(h, ["observe"], true);
     },
   };
-  return build("prometheus", sinks, () => registry.metrics(), registry.contentType);
+  return { registry, sinks };
 }

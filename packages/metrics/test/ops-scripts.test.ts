@@ -70,6 +70,14 @@ describe("scripts/ops/healthcheck.mjs", () => {
     expect(gone.stderr).toContain("unreachable");
   });
 
+  it("asks /healthz with wandb too, which serves it as prometheus does", async () => {
+    healthy = true;
+    const s = await start();
+    const r = await run([healthcheck], { ...env(s.port), GRAIL_MONITORING_BACKEND: "wandb" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`http://127.0.0.1:${s.port}/healthz → 200`);
+  });
+
   it("says why when monitoring is off", async () => {
     const r = await run([healthcheck], { GRAIL_MONITORING_BACKEND: "null" });
     expect(r.code).toBe(1);

@@ -1,0 +1,6 @@
+export {
+  startWandbServer,
+  type WandbCall,
+  type WandbServer,
+  type WandbServerOptions,
+} from "./wandb-server.js";
