@@ -63,7 +63,8 @@ describe("pnpm start:miner with nothing configured (local mode)", () => {
     const run = await runMiner(
       {
         GRAIL_DEVNET_CHAIN: "embedded",
-        GRAIL_DEVNET_BLOCK_TIME: "0.7",
+        // Long enough that one CPU batch on a busy 2-core machine leaves time for the upload.
+        GRAIL_DEVNET_BLOCK_TIME: "1.5",
         GRAIL_DEVNET_WINDOWS: "1",
         GRAIL_CACHE_DIR: path.join(work, "cache-subprocess"),
         GRAIL_PIPELINE_PROOF_SUBPROCESS: "true",

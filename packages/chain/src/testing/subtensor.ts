@@ -43,7 +43,10 @@ export async function submitAndBuild(
 ): Promise<IncludedExtrinsic> {
   let unsubscribe: (() => void) | undefined;
   const finalized = new Promise<IncludedExtrinsic>((resolve, reject) => {
-    tx.signAndSend(signer, (result: SubmittableResult) => {
+    // Immortal: a mortal era names a checkpoint block whose hash the runtime looks up by number,
+    // and chopsticks' manual blocks (numbers skipped ahead, storage set on the head) left that
+    // lookup to chance, which the runtime reports as badProof now and then.
+    tx.signAndSend(signer, { era: 0 }, (result: SubmittableResult) => {
       if (!result.status.isFinalized && !result.status.isInBlock) {
         if (result.status.isInvalid || result.status.isDropped || result.status.isUsurped) {
           reject(new Error(`${tx.method.section}.${tx.method.method} was ${result.status.type}`));
