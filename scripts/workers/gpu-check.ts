@@ -36,7 +36,7 @@ import {
 
 // Bundled into apps/worker/.device-bundle beside the bundled CLI, which serves as the worker too.
 const bundleDir = dirname(fileURLToPath(import.meta.url));
-const repoRoot = resolve(bundleDir, "../../.."); // repo-paths: inside (the bundle is two levels deeper)
+const repoRoot = resolve(bundleDir, "../../.."); // repo-paths: ok (the bundle is two levels deeper)
 const entryPoints = {
   main: join(bundleDir, "main.mjs"),
   thread: join(bundleDir, "thread.mjs"),
