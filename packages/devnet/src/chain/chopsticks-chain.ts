@@ -117,8 +117,7 @@ class ChopsticksChain implements LocalChain {
   private building: Promise<void> = Promise.resolve();
   private paused = 0;
   private closed = false;
-  private startedAt = 0;
-  private produced = 0;
+  private lastBuildAt = 0;
 
   constructor(
     private readonly chopsticks: LocalChopsticks,
@@ -136,15 +135,18 @@ class ChopsticksChain implements LocalChain {
 
   start(): void {
     if (this.timer || this.closed) return;
-    this.startedAt = Date.now();
+    this.lastBuildAt = Date.now();
     this.schedule();
   }
 
+  // A block starts one block time after the previous one started, or at once when building took
+  // longer: blocks stretch on a busy machine but never come in catch-up bursts, which would pull a
+  // window's deadline block earlier than the miner's measured block time lets it plan for.
   private schedule(): void {
     if (this.closed) return;
-    const delay = Math.max(0, this.startedAt + (this.produced + 1) * this.blockTimeMs - Date.now());
+    const delay = Math.max(0, this.lastBuildAt + this.blockTimeMs - Date.now());
     this.timer = setTimeout(() => {
-      this.produced += 1;
+      this.lastBuildAt = Date.now();
       if (this.paused === 0) this.building = this.build();
       void this.building.then(() => this.schedule());
     }, delay);
