@@ -44,7 +44,7 @@ describe("pnpm start:miner with nothing configured (local mode)", () => {
         GRAIL_DEVNET_WINDOWS: "1",
         GRAIL_CACHE_DIR: path.join(work, "cache"),
       },
-      230_000,
+      400_000,
     );
     expect(run.code, run.stderr.slice(-5_000)).toBe(0);
     expect(run.stdout).toContain("LOCAL NETWORK — no real chain is configured");
@@ -56,7 +56,7 @@ describe("pnpm start:miner with nothing configured (local mode)", () => {
     expect(run.stderr).toMatch(
       new RegExp(`window ${verdict![1]}: \\d+ groups \\(\\d+ rollouts\\) packaged.*upload uploaded`),
     );
-  }, 240_000);
+  }, 420_000);
 
   it("GRAIL_PIPELINE_PROOF_SUBPROCESS=true runs the proof worker as a child process, as on a real network", async () => {
     expect(existsSync(MAIN), "build first: pnpm turbo run build --filter @grail/miner...").toBe(true);
