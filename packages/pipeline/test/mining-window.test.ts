@@ -282,6 +282,40 @@ describe("window run: drops and stops", () => {
   });
 });
 
+describe("window run: a generate call that outlives the seal", () => {
+  it("seals on time with the groups already proved and drops the late batch without proving it", async () => {
+    // The seal is 400 ms away; the second generate call takes 3 s. The run must not wait for it.
+    const sealAt = Date.now() + 400;
+    class SealSoon extends TimeBudget {
+      override sealMs(): number {
+        return sealAt;
+      }
+      override groupsThatFit(_w: number, _b: number, groupsPerBatch: number): number {
+        return groupsPerBatch;
+      }
+    }
+    const s = await setup({ groupsPerBatch: 1, budget: new SealSoon({ safetyBlocks: 3 }) });
+    let calls = 0;
+    const generate = s.generation.generate.bind(s.generation);
+    s.generation.generate = (p, pol, o) => {
+      s.generation.delayMs = calls++ === 0 ? 10 : 3_000;
+      return generate(p, pol, o);
+    };
+    s.proofs.delayMs = 10;
+    const run = new WindowRun(input(), s.deps);
+    const summary = await run.run();
+    expect(summary.stopReason).toBe("sealed");
+    expect(summary.sealedAtMs - sealAt).toBeLessThan(1_000);
+    expect(summary.groupsPackaged).toBe(1);
+    expect(s.sink.open.get(W)).toHaveLength(ROLLOUTS_PER_PROBLEM);
+
+    await run.settled();
+    expect(run.counters.dropped.window_closed).toBe(1);
+    expect(s.proofs.proved.map((p) => p.groupId)).toEqual([`${W}:0`]);
+    expect(s.sink.open.get(W)).toHaveLength(ROLLOUTS_PER_PROBLEM);
+  });
+});
+
 describe("packaging", () => {
   it("writes nonces, challenges, python-style commitments JSON and logprobs as the validator reads them", async () => {
     const signer = await aliceSigner();

@@ -137,7 +137,15 @@ export class WindowRun {
         break;
       }
       this.counters.groupsDispatched += prepared.length;
-      const outcome = await this.generateBatch(prepared);
+      const outcome = await this.untilSeal(this.generateBatch(prepared));
+      if (outcome === "sealed") {
+        // The call goes on; its groups are dropped unproved when it returns (see generateBatch).
+        this.log.warn("a generate call is still running at the seal time; its groups miss this window", {
+          groups: indices,
+        });
+        stopReason = "sealed";
+        break;
+      }
       this.deps.onBatch?.();
       if (outcome === "stale") {
         stopReason = "stale_weights";
@@ -184,6 +192,35 @@ export class WindowRun {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
+  /**
+   * Waits for `work` but not past the seal time, re-read every second as block estimates move: a
+   * generate call that outlives the window must not hold back the upload of what is already proved.
+   */
+  private async untilSeal<T>(work: Promise<T>): Promise<T | "sealed"> {
+    const { budget } = this.deps;
+    let done = false;
+    const tracked = work.finally(() => {
+      done = true;
+    });
+    for (;;) {
+      const left = budget.sealMs(this.windowStart, this.now()) - this.now();
+      if (left <= 0) {
+        this.sealed = true;
+        const late = tracked.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.inflight.add(late);
+        void late.finally(() => this.inflight.delete(late));
+        return "sealed";
+      }
+      const tick = new AbortController();
+      await Promise.race([tracked, sleep(Math.min(left, 1_000), tick.signal)]);
+      tick.abort();
+      if (done) return tracked;
+    }
+  }
+
   /** One generate call for the batch; its groups then proceed on their own. */
   private async generateBatch(groups: PreparedGroup[]): Promise<"ok" | "failed" | "stale"> {
     const { generation, metrics, budget } = this.deps;
@@ -213,6 +250,10 @@ export class WindowRun {
       return stale ? "stale" : "failed";
     }
     this.counters.batches++;
+    if (this.sealed) {
+      for (const g of groups) this.drop(g.index, "window_closed", "generated after the window was sealed");
+      return "ok";
+    }
     if (completions.length !== prompts.length) {
       for (const g of groups) {
         this.drop(
