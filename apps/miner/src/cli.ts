@@ -14,6 +14,7 @@ import { visibleGpus } from "./gpus.js";
 import { checkHotkey } from "./hotkey-check.js";
 import { runLocalNetwork } from "./local-network.js";
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides, runMining } from "./miner.js";
+import { chooseProofBackend, ProofBackendError } from "./proof-backend.js";
 
 export { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK };
 
@@ -151,6 +152,14 @@ async function report(
 
   const gaps = missingForMainnet(cfg);
   if (hotkey?.status === "broken") gaps.push(hotkey.gap);
+  if (!cfg.chain.embeddedDevnet) {
+    try {
+      print(chooseProofBackend(cfg, layout.proofGpus).summary);
+    } catch (err) {
+      if (!(err instanceof ProofBackendError)) throw err;
+      gaps.push({ variables: ["GRAIL_PIPELINE_PROOF_ALLOW_CPU"], reason: err.message });
+    }
+  }
   if (gaps.length === 0) {
     print("Nothing is missing for a real-network run.");
   } else {

@@ -35,6 +35,7 @@ import { miningChain, randomnessSource } from "./adapters.js";
 import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
 import { createMinerMetrics } from "./monitoring.js";
 import { ProgressLine } from "./progress.js";
+import { chooseProofBackend, type ProofBackendChoice, ProofBackendError } from "./proof-backend.js";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -137,6 +138,16 @@ async function mine(
     );
   }
 
+  const proofGpus = layout?.proofGpus ?? pipeline.proofGpus;
+  let proofBackend: ProofBackendChoice;
+  try {
+    proofBackend = chooseProofBackend(cfg, proofGpus);
+  } catch (err) {
+    if (err instanceof ProofBackendError) throw new StartupError(err.message, EXIT_CONFIG);
+    throw err;
+  }
+  if (proofBackend.notice) log.warn(proofBackend.notice);
+
   let metrics: MinerMetrics;
   try {
     metrics = createMinerMetrics(cfg, log);
@@ -218,7 +229,6 @@ async function mine(
   });
 
   const generationCalls = new GenerationCalls();
-  const proofGpus = layout?.proofGpus ?? pipeline.proofGpus;
   const wiring = await wireMining({
     chain: miningChain(client),
     randomness: randomnessSource(
@@ -261,6 +271,7 @@ async function mine(
       engineByGpu: Object.fromEntries(proofGpus.map((g) => [g, proofEngineFor(pipeline.proofEngine, g)])),
       cudaVisibleDevices: pipeline.cudaVisibleDevices === null ? null : pipeline.cudaVisibleDevices.join(","),
       verbosity: cfg.logging.verbosity,
+      ...(proofBackend.backend ? { backend: proofBackend.backend } : {}),
       ...overrides.pool,
     },
     trackGeneration: (port) => generationCalls.track(port),

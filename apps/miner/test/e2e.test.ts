@@ -241,6 +241,8 @@ describe("the miner end to end on loopback", () => {
       GRAIL_PIPELINE_VLLM_GPU: "0",
       GRAIL_PIPELINE_PROOF_GPU_IDS: "1,2",
       GRAIL_PIPELINE_PROOF_SUBPROCESS: "true",
+      // CPU proof workers on a real-network configuration: allowed only when asked for.
+      GRAIL_PIPELINE_PROOF_ALLOW_CPU: "true",
       GRAIL_PIPELINE_GROUPS_PER_BATCH: "2",
       GRAIL_PIPELINE_MAX_MODEL_LEN: "1024",
       GRAIL_PIPELINE_SERVER_TIMEOUT: "60",

@@ -3,9 +3,13 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readBuildInfo } from "@grail/engine-native";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "main.js");
+// What the engine's build recorded; the CUDA requirement is tested where CUDA was not built.
+const buildInfo = readBuildInfo();
+const cudaBuilt = buildInfo.cuda.built;
 const work = mkdtempSync(path.join(tmpdir(), "grail-miner-cli-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -219,6 +223,8 @@ describe("--check refuses or warns about wrong configurations", () => {
     R2_WRITE_ACCESS_KEY_ID: "c".repeat(32),
     R2_WRITE_SECRET_ACCESS_KEY: "d".repeat(64),
     CUDA_VISIBLE_DEVICES: "0,1",
+    // Not what these tests are about; the CUDA requirement has its own test below.
+    GRAIL_PIPELINE_PROOF_ALLOW_CPU: "true",
   });
   const hotkeyFile = (wallet: string, content: string | Uint8Array, mode = 0o600) => {
     const file = path.join(wallets, wallet, "hotkeys", "miner");
@@ -301,6 +307,34 @@ describe("--check refuses or warns about wrong configurations", () => {
     expect(good.stdout).toContain("Nothing is missing for a real-network run.");
     expect(good.stdout).toMatch(/hotkey 5[1-9A-HJ-NP-Za-km-z]{47} loads from .*\/good\/hotkeys\/miner/);
   });
+
+  test.skipIf(cudaBuilt)(
+    "a real network on a machine without CUDA: the start fails with the build's reason and the fix",
+    () => {
+      hotkeyFile("no-cuda", SEED_KEYFILE);
+      const { GRAIL_PIPELINE_PROOF_ALLOW_CPU: _, ...env } = realNetwork("no-cuda");
+      const start = miner([], env);
+      expect(start.code).toBe(2);
+      expect(start.stderr).toContain("Cannot mine on test: GRAIL_PIPELINE_PROOF_ALLOW_CPU");
+      expect(start.stdout).toContain(
+        `  - GRAIL_PIPELINE_PROOF_ALLOW_CPU: proof GPU(s) 1 need the native engine's CUDA backend on test, and it is unavailable: ${buildInfo.cuda.reason}`,
+      );
+      expect(start.stdout).toContain("GRAIL_ENGINE_CUDA=1 pnpm --filter @grail/engine-native build");
+
+      const checked = miner(["--check"], env);
+      expect(checked.code).toBe(2);
+      expect(checked.stdout).not.toContain("Nothing is missing");
+
+      const allowed = miner(["--check"], realNetwork("no-cuda"));
+      expect(allowed.code, allowed.stderr).toBe(0);
+      expect(allowed.stdout).toContain(
+        `proof backend: CPU, allowed by GRAIL_PIPELINE_PROOF_ALLOW_CPU (${buildInfo.cuda.reason})`,
+      );
+      // Torch-engine proof GPUs do not need the native CUDA backend.
+      const torch = miner(["--check"], { ...env, GRAIL_PIPELINE_PROOF_ENGINE: "torch" });
+      expect(torch.code, torch.stdout).toBe(0);
+    },
+  );
 
   test("an encrypted hotkey's error names the variable the wallet loader reads", () => {
     const sealed = new Uint8Array(5 + 24 + 80);

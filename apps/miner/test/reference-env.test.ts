@@ -46,6 +46,8 @@ function operatorEnv(name: string, extra: Record<string, string> = {}): string {
     R2_BUCKET_ID: ACCOUNT,
     R2_ACCOUNT_ID: ACCOUNT,
     GRAIL_LOG_FILE: path.join(cwd, "grail.log"),
+    // A test machine may lack CUDA; a real network then needs the explicit CPU opt-in.
+    GRAIL_PIPELINE_PROOF_ALLOW_CPU: "true",
     ...extra,
   };
   const lines = Object.entries(own).map(([k, v]) => `${k}=${v}`);

@@ -202,6 +202,11 @@ export const SCHEMA = {
     groupsPerBatch: int("GRAIL_PIPELINE_GROUPS_PER_BATCH", 1, "GRPO groups (×16 prompts) per generate call", {
       min: 1,
     }),
+    proofAllowCpu: bool(
+      "GRAIL_PIPELINE_PROOF_ALLOW_CPU",
+      false,
+      "let native proof workers run on the CPU on a real network when CUDA is unavailable (too slow for mainnet windows; announced at every start)",
+    ),
     proofFlashAttn: bool("GRAIL_PIPELINE_PROOF_FLASH_ATTN", false, "must stay false (refused at start)"),
     disableCudaGraph: bool(
       "GRAIL_PIPELINE_DISABLE_CUDA_GRAPH",

@@ -83,6 +83,8 @@ export interface PipelineConfig {
   readonly proofGpus: readonly number[];
   readonly proofSubprocess: boolean;
   readonly groupsPerBatch: number;
+  /** GRAIL_PIPELINE_PROOF_ALLOW_CPU: the CPU backend is allowed on a real network. */
+  readonly proofAllowCpu: boolean;
   readonly proofFlashAttn: boolean;
   readonly disableCudaGraph: boolean;
   readonly gpuMemUtil: number;

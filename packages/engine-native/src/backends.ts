@@ -50,9 +50,13 @@ export function resolveBackend(requested: Backend | undefined, device: number): 
   if (requested === "cpu") return "cpu";
   if (requested === "cuda") {
     if (!report.cuda.available) {
-      throw new EngineError("cuda_unavailable", `the CUDA backend is not available: ${report.cuda.reason}`, {
-        reason: report.cuda.reason,
-      });
+      throw new EngineError(
+        "cuda_unavailable",
+        `the CUDA backend is not available: ${report.cuda.reason} (rebuild with GRAIL_ENGINE_CUDA=1 pnpm --filter @grail/engine-native build once the CUDA toolkit with cuBLAS is installed)`,
+        {
+          reason: report.cuda.reason,
+        },
+      );
     }
     const n = report.cuda.devices?.length ?? 0;
     if (!Number.isInteger(device) || device < 0 || device >= n) {

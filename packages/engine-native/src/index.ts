@@ -10,6 +10,7 @@ export {
   type RolloutInput,
   type RolloutProof,
 } from "./model.js";
+export { type BuildInfo, readBuildInfo } from "./native.js";
 export {
   type EngineProfile,
   PROFILE_STAGES,

@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { readBuildInfo } from "@grail/engine-native";
 import { describe, expect, it } from "vitest";
 import {
   InvalidGroupError,
@@ -102,6 +103,22 @@ describe("proof pool: topologies agree bit for bit", () => {
       ProofPool.start({ ...options, model: { modelDir: "/nonexistent/model", checkpointWindow: 0 } }),
     ).rejects.toThrow(/as processes .* and in-process/);
   });
+
+  it.skipIf(readBuildInfo().cuda.built)(
+    "workers asked for CUDA on a CPU-only build fail the start with the build's recorded reason",
+    async () => {
+      const signer = await testSigner();
+      const dir = tinyModel();
+      const reason = readBuildInfo().cuda.reason ?? "";
+      const err = await ProofPool.start(poolOptions(dir, signer, { backend: "cuda", gpus: [0] })).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(PoolStartError);
+      // Both the worker process and the in-process fallback refuse: no silent CPU proofs.
+      expect((err as Error).message).toMatch(/as processes .* and in-process/);
+      expect((err as Error).message).toContain(`the CUDA backend is not available: ${reason}`);
+    },
+  );
 
   it("rejects unprovable input up front and every group once shut down", async () => {
     const signer = await testSigner();
