@@ -26,6 +26,10 @@ Options:
   --use-drand          mix the drand beacon into window randomness
   --check              print the configuration, warnings and what is missing (the hotkey is loaded
                        as a start would), then stop without mining
+  --dry-run            on a real network, do everything but write to the chain or the bucket: the
+                       registration and commitment are only read, the first window with rollouts is
+                       written to <GRAIL_CACHE_DIR>/dry-run/bucket and checked by the local
+                       validator, then the miner stops (exit 0 when the window passes, 1 otherwise)
   -h, --help           print this text
 
 Settings come from a .env file (looked up from the working directory to the workspace root) and
@@ -70,7 +74,11 @@ export async function runMiner(
 
   let cfg: MinerConfig;
   try {
-    cfg = loadConfig({ env: io.env, argv: argv.filter((a) => a !== "--check"), cwd: io.cwd });
+    cfg = loadConfig({
+      env: io.env,
+      argv: argv.filter((a) => a !== "--check" && a !== "--dry-run"),
+      cwd: io.cwd,
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       io.stderr.write(`${err.message}\n`);
@@ -93,8 +101,21 @@ export async function runMiner(
       log.notice("configuration checked; stopping");
       return EXIT_OK;
     }
-    if (cfg.chain.embeddedDevnet) return await runLocalNetwork(cfg, log, io.stdout, overrides);
-    return await runMining(cfg, checked.layout, log, overrides);
+    const dryRun = argv.includes("--dry-run");
+    if (cfg.chain.embeddedDevnet) {
+      if (dryRun) {
+        io.stderr.write(
+          "--dry-run is for a real network (set BT_NETWORK or BT_CHAIN_ENDPOINT): the local network never commits or uploads anywhere but this machine\n",
+        );
+        return EXIT_CONFIG;
+      }
+      return await runLocalNetwork(cfg, log, io.stdout, overrides);
+    }
+    return await runMining(cfg, checked.layout, log, {
+      out: io.stdout,
+      ...overrides,
+      ...(dryRun ? { dryRun } : {}),
+    });
   } finally {
     await log.close();
   }

@@ -1,7 +1,6 @@
 import { join } from "node:path";
 import {
   DrandClient,
-  HotkeyNotRegisteredError,
   loadHotkey,
   readSubnetBuckets,
   runMinerChainStartup,
@@ -32,6 +31,8 @@ import {
 import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients } from "@grail/storage";
 import { miningChain, randomnessSource } from "./adapters.js";
+import { type ChainStart, ChainStartError, chainStart, dryRunChainStart } from "./chain-start.js";
+import { DryRun, dryRunDir } from "./dry-run.js";
 import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
 import { createMinerMetrics } from "./monitoring.js";
 import { ProgressLine } from "./progress.js";
@@ -69,6 +70,13 @@ export interface MinerOverrides {
   watchdogWindows?: number;
   /** /healthz thresholds (stall, generation failures, failed uploads). */
   health?: Partial<HealthSettings>;
+  /**
+   * --dry-run: everything but the chain commitment and the upload; the first window with rollouts
+   * is kept locally and checked by the local validator, then the miner stops (0 when it passed).
+   */
+  dryRun?: boolean;
+  /** Where the dry run prints what it would have uploaded and the validator's report (default stdout). */
+  out?: NodeJS.WritableStream;
 }
 
 export interface StartedParts {
@@ -76,7 +84,8 @@ export interface StartedParts {
   metrics: MinerMetrics;
   sink: WindowSink;
   hotkey: string;
-  uid: number;
+  /** Null in a dry run with an unregistered hotkey. */
+  uid: number | null;
   backends: () => { generation: GenerationServer; pool: ProofPool } | null;
 }
 
@@ -190,6 +199,14 @@ async function mine(
     { ...location, read: { ...storage.read }, write: { ...storage.write } },
     { retry: { attemptTimeoutMs: storage.uploadTimeoutSeconds * 1000 } },
   );
+  if (overrides.dryRun) {
+    log.notice(
+      "dry run: nothing is committed to the chain or uploaded; window files stay in a local directory",
+      {
+        dir: dryRunDir(cfg.paths.cacheDir),
+      },
+    );
+  }
 
   const client = await SubtensorClient.connect({
     url: chainCfg.endpoint,
@@ -203,31 +220,49 @@ async function mine(
   });
   cleanups.push(() => client.close());
 
-  let startup: Awaited<ReturnType<typeof runMinerChainStartup>>;
+  const credentials = {
+    accountId: storage.accountId,
+    readAccessKeyId: storage.read.accessKeyId,
+    readSecretAccessKey: storage.read.secretAccessKey,
+  };
+  const chainInput = {
+    client,
+    signer,
+    netuid: chainCfg.netuid,
+    credentials,
+    hint: { walletName: cfg.wallet.coldkey, hotkeyName: cfg.wallet.hotkey, network: cfg.chain.network },
+    log,
+  };
+  let startup: ChainStart;
   try {
-    startup = await runMinerChainStartup({
-      client,
-      signer,
-      netuid: chainCfg.netuid,
-      credentials: {
-        accountId: storage.accountId,
-        readAccessKeyId: storage.read.accessKeyId,
-        readSecretAccessKey: storage.read.secretAccessKey,
-      },
-      hint: { walletName: cfg.wallet.coldkey, hotkeyName: cfg.wallet.hotkey, network: cfg.chain.network },
-      logger: log.child({ component: "chain" }),
-    });
+    startup = overrides.dryRun ? await dryRunChainStart(chainInput) : await chainStart(chainInput);
   } catch (err) {
-    if (err instanceof HotkeyNotRegisteredError)
-      throw new StartupError(err.message, err.exitCode ?? EXIT_FAILURE);
+    if (err instanceof ChainStartError) throw new StartupError(err.message, err.exitCode);
     throw err;
   }
-  log.notice("registered", {
-    netuid: chainCfg.netuid,
-    uid: startup.uid,
-    commitment: startup.commitment.status,
-  });
 
+  const checkpoints = new TrainerCheckpoints({
+    buckets: async () => (await readSubnetBuckets(client, chainCfg.netuid)).byUid,
+    netuid: chainCfg.netuid,
+    location,
+    cacheRoot: cfg.paths.checkpointDir,
+    logger: log,
+    initial: startup.trainer?.bucket ?? null,
+  });
+  const datasets = overrides.datasets ?? new DatasetStore(new CacheDirectorySource());
+  const dryRun = overrides.dryRun
+    ? new DryRun({
+        client,
+        checkpoints,
+        datasets,
+        dir: join(dryRunDir(cfg.paths.cacheDir), "bucket"),
+        bucket: storage.bucketId,
+        hotkey: signer.ss58,
+        print: (line) => (overrides.out ?? process.stdout).write(`${line}\n`),
+        log,
+      })
+    : null;
+  if (dryRun) cleanups.push(() => dryRun.close());
   const generationCalls = new GenerationCalls();
   const wiring = await wireMining({
     chain: miningChain(client),
@@ -235,16 +270,11 @@ async function mine(
       chainCfg.useDrand ? new DrandClient({ logger: log.child({ component: "drand" }) }) : null,
       log,
     ),
-    checkpoints: new TrainerCheckpoints({
-      buckets: async () => (await readSubnetBuckets(client, chainCfg.netuid)).byUid,
-      netuid: chainCfg.netuid,
-      location,
-      cacheRoot: cfg.paths.checkpointDir,
-      logger: log,
-      initial: startup.trainer?.bucket ?? null,
-    }),
-    datasets: overrides.datasets ?? new DatasetStore(new CacheDirectorySource()),
-    upload: { writer, spoolDir: cfg.paths.spoolDir },
+    checkpoints,
+    datasets,
+    upload: dryRun
+      ? { writer: dryRun.store, spoolDir: join(dryRunDir(cfg.paths.cacheDir), "spool") }
+      : { writer, spoolDir: cfg.paths.spoolDir },
     generation: {
       backend: pipeline.backend,
       launch: generationLaunchOptions(pipeline),
@@ -320,7 +350,7 @@ async function mine(
   // A rate-limited credential commitment is retried after each window until it lands.
   let commitment = startup.commitment;
   engine.onWindow(() => {
-    if (commitment.status !== "rate-limited") return;
+    if (commitment?.status !== "rate-limited") return;
     void runMinerChainStartup({
       client,
       signer,
@@ -350,8 +380,9 @@ async function mine(
     uid: startup.uid,
     backends: wiring.backends,
   });
+  dryRun?.attach(engine);
   await engine.runLoop();
-  return EXIT_OK;
+  return dryRun ? dryRun.exitCode : EXIT_OK;
 }
 
 /**

@@ -16,6 +16,8 @@ import { fileURLToPath } from "node:url";
 import {
   ensureCredentialsCommitted,
   KeyringHotkeySigner,
+  readCommitmentText,
+  readUid,
   SubtensorClient,
   verifySignature,
 } from "@grail/chain";
@@ -216,41 +218,96 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
+/** The miner's settings on this loopback network, for the hotkey `hotkeyName` of wallet e2e. */
+function minerEnv(hotkeyName: string, metricsPort: number): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: work,
+    BT_CHAIN_ENDPOINT: chopsticks.endpoint,
+    NETUID: String(netuid),
+    BT_WALLET_PATH: path.join(work, "wallets"),
+    BT_WALLET_COLD: "e2e",
+    BT_WALLET_HOT: hotkeyName,
+    R2_ACCOUNT_ID: MINER_BUCKET,
+    R2_BUCKET_ID: MINER_BUCKET,
+    R2_READ_ACCESS_KEY_ID: KEYS.minerRead.id,
+    R2_READ_SECRET_ACCESS_KEY: KEYS.minerRead.secret,
+    R2_WRITE_ACCESS_KEY_ID: KEYS.minerWrite.id,
+    R2_WRITE_SECRET_ACCESS_KEY: KEYS.minerWrite.secret,
+    R2_ENDPOINT_URL: s3.endpointUrl,
+    R2_FORCE_PATH_STYLE: "true",
+    UPLOAD_TIMEOUT: "5",
+    GRAIL_CACHE_DIR: path.join(work, "cache"),
+    CUDA_VISIBLE_DEVICES: "0,1,2",
+    GRAIL_PIPELINE_VLLM_GPU: "0",
+    GRAIL_PIPELINE_PROOF_GPU_IDS: "1,2",
+    GRAIL_PIPELINE_PROOF_SUBPROCESS: "true",
+    // CPU proof workers on a real-network configuration: allowed only when asked for.
+    GRAIL_PIPELINE_PROOF_ALLOW_CPU: "true",
+    GRAIL_PIPELINE_GROUPS_PER_BATCH: "2",
+    GRAIL_PIPELINE_MAX_MODEL_LEN: "1024",
+    GRAIL_PIPELINE_SERVER_TIMEOUT: "60",
+    GRAIL_PIPELINE_SGLANG_COMMAND: `${process.execPath} ${nativeServer}`,
+    GRAIL_MONITORING_BACKEND: "prometheus",
+    GRAIL_PROMETHEUS_PORT: String(metricsPort),
+    GRAIL_LOG_FORMAT: "json",
+  };
+}
+
 describe("the miner end to end on loopback", () => {
+  it("a dry run with an unregistered hotkey builds and validates a window, and writes nothing to the chain or the bucket", async () => {
+    const phrase = mnemonicGenerate(12);
+    const dryHotkey = new Keyring({ type: "sr25519", ss58Format: 42 }).addFromMnemonic(phrase).address;
+    await writeFile(
+      path.join(work, "wallets", "e2e", "hotkeys", "dry"),
+      JSON.stringify({ secretPhrase: phrase }),
+      {
+        mode: 0o600,
+      },
+    );
+    const env = { ...minerEnv("dry", await freePort()), GRAIL_CACHE_DIR: path.join(work, "cache-dry") };
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = "";
+    let logs = "";
+    stdout.on("data", (c: Buffer) => (out += c.toString()));
+    stderr.on("data", (c: Buffer) => (logs += c.toString()));
+    const code = await runMiner(
+      ["-v", "--no-drand", "--dry-run"],
+      { stdout, stderr, env, cwd: work },
+      {
+        datasets: bundledDatasetStore(),
+        pool: { threadsPerWorker: 1, restartBackoffMs: [0, 200] },
+        engine: { deadlineSlackSeconds: 0, retryDelayMs: 1_000 },
+        handleSignals: false,
+        progressStream: null,
+      },
+    );
+    const context = `\n--- stdout ---\n${out.slice(-6_000)}\n--- log (tail) ---\n${logs.slice(-6_000)}`;
+    expect(code, context).toBe(0);
+    expect(logs).toContain(
+      `hotkey ${dryHotkey} is not registered on subnet ${netuid}; a real start stops here`,
+    );
+    const would =
+      /dry run: window (\d+) would upload s3:\/\/minerbkt\/(\S+) \((\d+) rollouts, \d+ bytes\); kept at (\S+)/.exec(
+        out,
+      );
+    expect(would, context).not.toBeNull();
+    const [, window, key, rollouts, kept] = would!;
+    expect(key).toBe(windowObjectKey(dryHotkey, Number(window)));
+    expect(out).toMatch(/verdict: PASS/);
+    const file = await readWindowFile(await readFile(kept!));
+    expect(file.rows).toHaveLength(Number(rollouts));
+
+    // Nothing left the machine: no object in the miner's bucket, no commitment, no registration.
+    expect(await minerReader.head(key!)).toBeNull();
+    expect(await readCommitmentText(client.api, netuid, dryHotkey)).toBeNull();
+    expect(await readUid(client.api, netuid, dryHotkey)).toBeNull();
+  }, 300_000);
+
   it("mines several windows through faults and uploads only valid, complete, signed files", async () => {
     const metricsPort = await freePort();
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: work,
-      BT_CHAIN_ENDPOINT: chopsticks.endpoint,
-      NETUID: String(netuid),
-      BT_WALLET_PATH: path.join(work, "wallets"),
-      BT_WALLET_COLD: "e2e",
-      BT_WALLET_HOT: "miner",
-      R2_ACCOUNT_ID: MINER_BUCKET,
-      R2_BUCKET_ID: MINER_BUCKET,
-      R2_READ_ACCESS_KEY_ID: KEYS.minerRead.id,
-      R2_READ_SECRET_ACCESS_KEY: KEYS.minerRead.secret,
-      R2_WRITE_ACCESS_KEY_ID: KEYS.minerWrite.id,
-      R2_WRITE_SECRET_ACCESS_KEY: KEYS.minerWrite.secret,
-      R2_ENDPOINT_URL: s3.endpointUrl,
-      R2_FORCE_PATH_STYLE: "true",
-      UPLOAD_TIMEOUT: "5",
-      GRAIL_CACHE_DIR: path.join(work, "cache"),
-      CUDA_VISIBLE_DEVICES: "0,1,2",
-      GRAIL_PIPELINE_VLLM_GPU: "0",
-      GRAIL_PIPELINE_PROOF_GPU_IDS: "1,2",
-      GRAIL_PIPELINE_PROOF_SUBPROCESS: "true",
-      // CPU proof workers on a real-network configuration: allowed only when asked for.
-      GRAIL_PIPELINE_PROOF_ALLOW_CPU: "true",
-      GRAIL_PIPELINE_GROUPS_PER_BATCH: "2",
-      GRAIL_PIPELINE_MAX_MODEL_LEN: "1024",
-      GRAIL_PIPELINE_SERVER_TIMEOUT: "60",
-      GRAIL_PIPELINE_SGLANG_COMMAND: `${process.execPath} ${nativeServer}`,
-      GRAIL_MONITORING_BACKEND: "prometheus",
-      GRAIL_PROMETHEUS_PORT: String(metricsPort),
-      GRAIL_LOG_FORMAT: "json",
-    };
+    const env = minerEnv("miner", metricsPort);
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     const logs: string[] = [];

@@ -46,7 +46,7 @@ export const NETWORK_ENDPOINTS: Readonly<Record<Exclude<Network, "local" | "cust
   test: "wss://test.finney.opentensor.ai:443",
 };
 
-const KNOWN_FLAGS = "-v, -vv, --verbose, --no-drand, --use-drand, --help";
+const KNOWN_FLAGS = "-v, -vv, --verbose, --no-drand, --use-drand, --check, --dry-run, --help";
 /** An empty CUDA_VISIBLE_DEVICES hides every GPU; for every other variable empty means "use the default". */
 const EMPTY_IS_A_VALUE = new Set(["CUDA_VISIBLE_DEVICES"]);
 

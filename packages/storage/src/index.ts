@@ -2,6 +2,7 @@ export * from "./checkpoint-layout.js";
 export * from "./checkpoint-publish.js";
 export * from "./checkpoint-store.js";
 export * from "./contained-path.js";
+export * from "./directory-store.js";
 export * from "./dtype.js";
 export * from "./dual-clients.js";
 export * from "./errors.js";

@@ -12,6 +12,7 @@ import { rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { RolloutRecord } from "@grail/protocol";
 import { MAX_ROLLOUT_FILE_SIZE_BYTES, MIN_ROLLOUT_FILE_SIZE_BYTES } from "@grail/protocol";
+import type { WindowStoreWriter } from "./directory-store.js";
 import {
   SpoolFileCorruptError,
   StorageError,
@@ -19,7 +20,6 @@ import {
   UploadDeadlineError,
   WindowFileSizeError,
 } from "./errors.js";
-import type { ObjectStoreClient } from "./object-store.js";
 import { type WindowFileCodec, windowFileMetadata, windowObjectKey, writeWindowFile } from "./window-file.js";
 import {
   quarantineSpoolFile,
@@ -78,8 +78,8 @@ export interface WindowUploadResult {
 }
 
 export interface WindowUploaderOptions {
-  /** The miner's write client (its own bucket, write keys). */
-  writer: ObjectStoreClient;
+  /** The miner's write client (its own bucket, write keys), or a directory standing in for it. */
+  writer: WindowStoreWriter;
   spoolDir: string;
   codec?: WindowFileCodec;
   minFileBytes?: number;
@@ -88,7 +88,7 @@ export interface WindowUploaderOptions {
 }
 
 export class WindowUploader {
-  private readonly writer: ObjectStoreClient;
+  private readonly writer: WindowStoreWriter;
   readonly spoolDir: string;
   private readonly codec: WindowFileCodec | undefined;
   private readonly minFileBytes: number;

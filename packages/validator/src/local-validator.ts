@@ -34,8 +34,8 @@ export interface ValidatorCheckpoints {
 
 export interface LocalValidatorOptions {
   chain: ValidatorChain;
-  /** Read client of the bucket holding the miner's window files. */
-  minerStore: ObjectStoreClient;
+  /** Read client of the bucket holding the miner's window files; without it only `file` validates. */
+  minerStore?: ObjectStoreClient;
   checkpoints: ValidatorCheckpoints;
   environments: EnvironmentFactory;
   engine?: { backend?: Backend; threads?: number };
@@ -132,6 +132,11 @@ export class LocalValidator {
   private async download(hotkey: string, window: number): Promise<WindowFileInput | null> {
     const store = this.options.minerStore;
     const key = windowFileKey(hotkey, window);
+    if (!store) {
+      throw new ValidatorSetupError(`no miner bucket to download ${key} from; pass the file to validate`, {
+        key,
+      });
+    }
     try {
       const info = await store.headWithGzipProbe(key);
       const object = await store.download(key);

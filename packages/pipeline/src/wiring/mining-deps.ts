@@ -8,7 +8,7 @@ import {
   type WorkerEntryPoints,
   workerEntryPoints,
 } from "@grail/proof-worker/entry-points";
-import { type ObjectStoreClient, WindowUploader } from "@grail/storage";
+import { type WindowStoreWriter, WindowUploader } from "@grail/storage";
 import type { EngineSettings, MiningEngineDeps } from "../mining/engine.js";
 import { MiningEnvironments } from "../mining/environments.js";
 import { monitorBackends } from "../mining/monitor.js";
@@ -37,7 +37,7 @@ export interface MiningWiringOptions {
   datasets: DatasetStore;
   /** The miner's bucket: sealed window files are spooled under `spoolDir`, then uploaded. */
   upload: {
-    writer: ObjectStoreClient;
+    writer: WindowStoreWriter;
     spoolDir: string;
     /** Where files are encoded: a worker thread (default) or this thread. */
     fileWriter?: "thread" | "inline";
