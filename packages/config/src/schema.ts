@@ -237,7 +237,10 @@ export const SCHEMA = {
       "GRAIL_PIPELINE_SGLANG_COMMAND",
       "command that starts SGLang (default: python3 -m sglang.launch_server)",
     ),
-    vllmCommand: optCommand("GRAIL_PIPELINE_VLLM_COMMAND", "command that starts vLLM (default: vllm serve)"),
+    vllmCommand: optCommand(
+      "GRAIL_PIPELINE_VLLM_COMMAND",
+      "command that starts vLLM (default: python3 -m vllm.entrypoints.openai.api_server)",
+    ),
     safetyBlocks: int(
       "GRAIL_MINER_SAFETY_BLOCKS",
       3,
