@@ -238,9 +238,11 @@ export class CheckpointStore {
     const prefix = checkpointSubPrefix(meta.window, type);
     const queue = new PQueue({ concurrency: this.fileConcurrency });
     const staging = join(this.cacheRoot, ".downloads", `checkpoint-${meta.window}`, type);
-    await Promise.all(
-      Object.entries(meta.file_manifest).map(([name, expected]) =>
-        queue.add(async () => {
+    let failure: { error: unknown } | null = null;
+    // A cleared task's promise never settles: completion is the queue going idle, not these.
+    for (const [name, expected] of Object.entries(meta.file_manifest)) {
+      void queue
+        .add(async () => {
           const key = `${prefix}/${name}`;
           const what = `checkpoint-${meta.window} ${type} manifest entry`;
           // Staging outlives the process (resumable downloads): a link planted there must not be written through.
@@ -274,9 +276,17 @@ export class CheckpointStore {
           const target = await containedPathNoLinks(dir, name, what);
           await mkdir(dirname(target), { recursive: true });
           await rename(stagePath, target);
-        }),
-      ),
-    );
+        })
+        .catch((error: unknown) => {
+          // The first failure decides: nothing queued behind it starts, and the caller gets the
+          // error only once the downloads in flight are over, so none writes into `dir` (or into a
+          // staged file a retry resumes) after the caller has cleaned up.
+          failure ??= { error };
+          queue.clear();
+        });
+    }
+    await queue.onIdle();
+    if (failure) throw (failure as { error: unknown }).error;
     await rm(staging, { recursive: true, force: true });
   }
 

@@ -267,6 +267,38 @@ describe("CheckpointStore against s3rver", () => {
     await clients.writer.putBytes(key, original);
   });
 
+  it("stops a checkpoint's other downloads when one fails, so nothing keeps writing after the error", async () => {
+    await publisher.publishFull({
+      ...common,
+      window: 900,
+      state: states.get(0)!,
+      modelName: "Qwen/Qwen2.5-0.5B-Instruct",
+      extraFiles: {
+        "config.json": Buffer.from('{"model_type":"qwen2"}'),
+        "tokenizer.json": Buffer.from("{}"),
+      },
+    });
+    const meta = JSON.parse(
+      (await clients.reader.download(checkpointMetadataKey(900, "FULL"))).bytes.toString(),
+    );
+    const names = Object.keys(meta.file_manifest);
+    expect(names.length).toBeGreaterThan(2);
+    const prefix = checkpointSubPrefix(900, "FULL");
+    await clients.writer.delete(`${prefix}/${names[0]}`);
+    const store = new CheckpointStore({
+      reader: clients.reader,
+      cacheRoot: join(root, "stop"),
+      fileConcurrency: 1,
+    });
+    const err = await store.getCheckpoint(900).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CheckpointNotFoundError);
+    // The error comes once the downloads in flight are over, and nothing queued starts afterwards.
+    const atError = server.requests.length;
+    await new Promise((r) => setTimeout(r, 500));
+    const later = server.requests.slice(atError).filter((r) => r.path.includes(`${prefix}/`));
+    expect(later.map((r) => `${r.method} ${r.path}`)).toEqual([]);
+  });
+
   it("rejects a truncated zstd delta whose manifest matches (corrupt publish)", async () => {
     const key = `${checkpointSubPrefix(120, "DELTA")}/delta_sparse.bin.zst`;
     const original = (await clients.reader.download(key)).bytes;
