@@ -249,7 +249,7 @@ function assemble(
   origin: ConfigOrigin,
   verbosity: 0 | 1 | 2,
 ): MinerConfig {
-  const { chain, wallet, storage, paths, pipeline, generation, monitoring, logging } = raw;
+  const { chain, wallet, storage, paths, pipeline, generation, monitoring, logging, datasets } = raw;
   const endpoint =
     chain.endpoint ??
     (chain.network === "finney" || chain.network === "test" ? NETWORK_ENDPOINTS[chain.network] : null);
@@ -274,6 +274,7 @@ function assemble(
       devnetWindows: chain.devnetWindows,
       devnetChain: chain.devnetChain,
       devnetChainSpec: chain.devnetChainSpec === null ? null : expand(chain.devnetChainSpec),
+      devnetDatasets: chain.devnetDatasets,
     },
     wallet: { coldkey: wallet.coldkey, hotkey: wallet.hotkey, path: expand(wallet.path) },
     storage: {
@@ -321,6 +322,7 @@ function assemble(
       checkpointDir: path.join(cacheDir, "checkpoints"),
       spoolDir: paths.spoolDir === null ? path.join(cacheDir, "spool") : expand(paths.spoolDir),
     },
+    datasets: { hubUrl: datasets.hubUrl, hubToken: datasets.hubToken },
     origin,
   };
 }

@@ -50,6 +50,7 @@ const optCommand = (env: string, doc: string) =>
 
 export const NETWORKS = ["finney", "test", "local", "custom"] as const;
 export const DEVNET_CHAINS = ["chopsticks", "embedded"] as const;
+export const DEVNET_DATASETS = ["bundled", "real"] as const;
 export const BACKENDS = ["sglang", "vllm"] as const;
 export const MONITORING_BACKENDS = ["prometheus", "wandb", "null"] as const;
 export const THINKING_MODES = ["instructed", "native"] as const;
@@ -121,6 +122,12 @@ export const SCHEMA = {
     devnetChainSpec: optDir(
       "GRAIL_DEVNET_CHAIN_SPEC",
       "raw subtensor chain spec the local network runs under chopsticks (default: the spec-218 chain spec shipped in packages/chain/fixtures)",
+    ),
+    devnetDatasets: oneOf(
+      "GRAIL_DEVNET_DATASETS",
+      DEVNET_DATASETS,
+      "bundled",
+      "problems of the embedded local network: bundled (our own small problem sets) or real (the four datasets, fetched from HF_ENDPOINT into the cache when missing, as a real-network start does)",
     ),
   },
   wallet: {
@@ -325,6 +332,18 @@ export const SCHEMA = {
       "auto",
       "console lines: auto (human on a TTY), human or json",
     ),
+  },
+  datasets: {
+    hubUrl: make<string>(
+      "grail-http-url",
+      "HF_ENDPOINT",
+      "https://huggingface.co",
+      "dataset hub the four datasets are fetched from when missing or corrupt (a mirror's address)",
+    ),
+    hubToken: optText("HF_TOKEN", "Hugging Face token sent to HF_ENDPOINT as a bearer token; never logged", {
+      sensitive: true,
+      printableAscii: true,
+    }),
   },
 } as const;
 

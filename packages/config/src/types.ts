@@ -2,6 +2,7 @@ import type { ProofEngineChoice } from "./parse.js";
 import type {
   BACKENDS,
   DEVNET_CHAINS,
+  DEVNET_DATASETS,
   GroupName,
   LOG_FORMATS,
   MONITORING_BACKENDS,
@@ -14,6 +15,7 @@ import type { UnknownVariable } from "./unknown.js";
 export type Network = (typeof NETWORKS)[number];
 export type GenerationBackend = (typeof BACKENDS)[number];
 export type DevnetChainKind = (typeof DEVNET_CHAINS)[number];
+export type DevnetDatasets = (typeof DEVNET_DATASETS)[number];
 export type MonitoringBackend = (typeof MONITORING_BACKENDS)[number];
 export type ThinkingMode = (typeof THINKING_MODES)[number];
 export type Verbosity = 0 | 1 | 2;
@@ -42,6 +44,8 @@ export interface ChainConfig {
   readonly devnetChain: DevnetChainKind;
   /** A subtensor chain spec for the local network to run under chopsticks; null: the shipped one. */
   readonly devnetChainSpec: string | null;
+  /** The local network's problems: the bundled sets, or the real datasets provisioned from the hub. */
+  readonly devnetDatasets: DevnetDatasets;
 }
 
 export interface WalletConfig {
@@ -142,6 +146,13 @@ export interface PathsConfig {
   readonly spoolDir: string;
 }
 
+export interface DatasetsConfig {
+  /** Hub the datasets are fetched from (HF_ENDPOINT), without a trailing slash. */
+  readonly hubUrl: string;
+  /** Bearer token for the hub (HF_TOKEN); null when unset. */
+  readonly hubToken: string | null;
+}
+
 export type SettingSource = "default" | "environment" | ".env" | "command line";
 
 export interface SettingOrigin {
@@ -170,5 +181,6 @@ export interface MinerConfig {
   readonly monitoring: MonitoringConfig;
   readonly logging: LoggingConfig;
   readonly paths: PathsConfig;
+  readonly datasets: DatasetsConfig;
   readonly origin: ConfigOrigin;
 }

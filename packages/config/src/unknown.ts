@@ -58,7 +58,7 @@ const VALIDATOR_COMPOSE =
 const KERNEL_EVAL =
   "for on-GPU kernel evaluation in the triton_kernel environment, which this miner does not implement";
 const HUB =
-  "for the reference's uploads to the Hugging Face hub (validator rollouts, trainer models); this miner does not use the hub";
+  "for the reference's uploads to the Hugging Face hub (validator rollouts, trainer models); this miner only downloads the datasets (HF_ENDPOINT, HF_TOKEN)";
 const PROMTAIL = "for the reference's Promtail log shipping; point any log shipper at GRAIL_LOG_FILE instead";
 const WANDB_FILES = "a directory of the Python W&B client; the W&B client of this miner keeps no local files";
 
@@ -67,7 +67,6 @@ const WANDB_FILES = "a directory of the Python W&B client; the W&B client of thi
  * shown instead of a spelling hint. Names without a setting prefix count only when set in `.env`.
  */
 export const IGNORED_VARIABLES: ReadonlyMap<string, string> = new Map([
-  ["HF_TOKEN", HUB],
   ["HF_USERNAME", HUB],
   [
     "HF_HOME",

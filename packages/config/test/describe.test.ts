@@ -47,6 +47,7 @@ describe("describeConfig", () => {
       "[generation]",
       "[monitoring]",
       "[logging]",
+      "[datasets]",
       "[resolved]",
     ]);
     expect(lines.find((l) => l.includes("R2_WRITE_SECRET_ACCESS_KEY"))).toMatch(/\(unset\)$/);

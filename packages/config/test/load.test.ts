@@ -237,6 +237,27 @@ describe("secrets", () => {
   });
 });
 
+describe("dataset hub", () => {
+  test("HF_ENDPOINT defaults to the Hugging Face hub, takes a mirror, and must be an http(s) URL", () => {
+    expect(load().datasets).toEqual({ hubUrl: "https://huggingface.co", hubToken: null });
+    expect(load({ HF_ENDPOINT: "https://hf-mirror.example.org/" }).datasets.hubUrl).toBe(
+      "https://hf-mirror.example.org",
+    );
+    expect(configError({ HF_ENDPOINT: "ftp://mirror" }).issues[0]).toMatchObject({ variable: "HF_ENDPOINT" });
+  });
+
+  test("HF_TOKEN is a secret: used, but printed and reported only as [redacted]", () => {
+    const token = "hf_abcdefghijklmnopqrstuvwxyz012345";
+    const cfg = load({ HF_TOKEN: token });
+    expect(cfg.datasets.hubToken).toBe(token);
+    expect(cfg.origin.settings.HF_TOKEN).toMatchObject({ display: "[redacted]", source: "environment" });
+    expect(cfg.origin.unknown).toEqual([]);
+    const err = configError({ HF_TOKEN: "hf_with space" });
+    expect(err.issues[0]).toMatchObject({ variable: "HF_TOKEN", value: "[redacted]" });
+    expect(err.message).not.toContain("hf_with space");
+  });
+});
+
 describe(".env file", () => {
   const dir = tempDir("grail-config-env-");
 
@@ -365,6 +386,14 @@ describe("chain", () => {
     expect(err.message).toContain("GRAIL_DEVNET_WINDOWS");
     expect(err.message).toContain("GRAIL_DEVNET_BLOCK_TIME");
     expect(err.message).toContain("GRAIL_DEVNET_CHAIN");
+  });
+
+  test("local network datasets: the bundled problem sets by default, the real datasets on request", () => {
+    expect(load().chain.devnetDatasets).toBe("bundled");
+    expect(load({ GRAIL_DEVNET_DATASETS: "real" }).chain.devnetDatasets).toBe("real");
+    expect(configError({ GRAIL_DEVNET_DATASETS: "cached" }).message).toMatch(
+      /GRAIL_DEVNET_DATASETS="cached" .*allowed: one of bundled, real/,
+    );
   });
 
   test("the watchdog's window count: 5 by default, 0 turns it off, negative refused", () => {

@@ -69,8 +69,10 @@ describe("the reference miner's .env", () => {
     expect(trainer).toMatch(
       /^GRAIL_TRAINER_LR, .*, GRAIL_GRPO_RANKING_VARIANCE_WEIGHT \(from \.env\) are ignored: /,
     );
+    // HF_TOKEN is a setting: the dataset downloads send it to HF_ENDPOINT.
+    expect(messages.filter((m) => m.includes("HF_TOKEN"))).toEqual([]);
+    expect(loadReference().datasets.hubToken).toBe("hf_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX");
     for (const name of [
-      "HF_TOKEN",
       "KERNEL_EVAL_GPU_IDS",
       "GRAIL_GENERATION_BATCH_SIZE",
       "WANDB_RESUME",

@@ -103,11 +103,11 @@ describe("variables that look like settings but are none", () => {
     expect(nearestSetting("GRAIL_SOMETHING_ELSE_ENTIRELY")).toBeNull();
   });
 
-  test("every setting but CUDA_VISIBLE_DEVICES carries one of the checked prefixes", () => {
+  test("every setting but those other tools name (CUDA_VISIBLE_DEVICES, HF_*) carries one of the checked prefixes", () => {
     const outside = settingEntries()
       .map((e) => e.setting.env)
       .filter((name) => !SETTING_PREFIXES.some((p) => name.startsWith(p)));
-    expect(outside).toEqual(["CUDA_VISIBLE_DEVICES"]);
+    expect(outside).toEqual(["CUDA_VISIBLE_DEVICES", "HF_ENDPOINT", "HF_TOKEN"]);
   });
 });
 
