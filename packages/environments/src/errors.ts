@@ -49,11 +49,29 @@ export class DatasetIntegrityError extends EnvironmentError {
 }
 
 export class DatasetFetchError extends EnvironmentError {
-  constructor(url: string, problem: string) {
+  constructor(url: string, problem: string, dataset?: string) {
     super(`download failed for ${url}: ${problem}; check connectivity to the dataset hub and retry`, {
       url,
       problem,
+      ...(dataset ? { envId: dataset } : {}),
     });
+  }
+}
+
+/**
+ * A dataset the miner needs is missing or corrupt and could not be fetched: the start stops here,
+ * since a window without its environment's problems would upload nothing.
+ */
+export class DatasetProvisionError extends EnvironmentError {
+  constructor(dataset: string, state: string, dataDir: string, hubUrl: string, cause: EnvironmentError) {
+    const where = typeof cause.details.url === "string" ? cause.details.url : cause.details.file;
+    super(
+      `dataset "${dataset}" is ${state} and could not be fetched into ${dataDir}/datasets from ${hubUrl} ` +
+        `(${cause instanceof DatasetFetchError ? "download failed" : "integrity check failed"}: ${where}: ${cause.details.problem}). ` +
+        "Run `pnpm datasets:fetch` where the hub is reachable (and copy its datasets directory here), " +
+        "or set HF_ENDPOINT to a reachable mirror; partial downloads are kept and continue on the next start",
+      { dataset, state, dataDir, hubUrl, ...cause.details },
+    );
   }
 }
 

@@ -1,10 +1,6 @@
-import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parquetWriteBuffer } from "hyparquet-writer";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   CacheDirectorySource,
@@ -17,6 +13,7 @@ import {
   readManifest,
   runDatasetsFetchCli,
 } from "../src/index.js";
+import { FakeHub, mbppParquet } from "../src/testing/index.js";
 
 const FIXTURES = resolve(import.meta.dirname, "fixtures");
 const tmpDirs: string[] = [];
@@ -56,90 +53,6 @@ describe("the JSONL cache is verified on load", () => {
   });
 });
 
-/** A loopback stand-in for the hub's three endpoints, serving parquet files the test wrote. */
-class FakeHub {
-  readonly files = new Map<string, Uint8Array>();
-  readonly requests: string[] = [];
-  private server: Server | null = null;
-  url = "";
-  corrupt: string | null = null;
-
-  constructor(
-    readonly repo: string,
-    readonly commit: string,
-  ) {}
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const path = decodeURIComponent(req.url ?? "");
-      this.requests.push(path);
-      const revPrefix = `/api/datasets/${this.repo}/revision/`;
-      const treePrefix = `/api/datasets/${this.repo}/tree/${this.commit}/`;
-      const filePrefix = `/datasets/${this.repo}/resolve/${this.commit}/`;
-      if (path.startsWith(revPrefix)) {
-        res.setHeader("content-type", "application/json");
-        res.end(JSON.stringify({ id: this.repo, sha: this.commit }));
-      } else if (path.startsWith(treePrefix)) {
-        const dir = path.slice(treePrefix.length);
-        const entries = [...this.files.entries()]
-          .filter(([p]) => p.startsWith(`${dir}/`))
-          .map(([p, bytes]) => ({
-            type: "file",
-            path: p,
-            size: bytes.byteLength,
-            lfs: { oid: createHash("sha256").update(bytes).digest("hex"), size: bytes.byteLength },
-          }));
-        res.setHeader("content-type", "application/json");
-        res.end(JSON.stringify([{ type: "file", path: `${dir}/README.md`, size: 3 }, ...entries]));
-      } else if (path.startsWith(filePrefix) && this.files.has(path.slice(filePrefix.length))) {
-        const rel = path.slice(filePrefix.length);
-        const bytes = this.files.get(rel) as Uint8Array;
-        res.end(rel === this.corrupt ? Buffer.from(bytes).fill(0, 100, 110) : bytes);
-      } else {
-        res.statusCode = 404;
-        res.end("not found");
-      }
-    });
-    await new Promise<void>((r) => this.server?.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((r) => this.server?.close(() => r()));
-  }
-}
-
-function mbppParquet(
-  rows: { task_id: number; text: string; code: string; test_list: string[]; setup: string }[],
-) {
-  return new Uint8Array(
-    parquetWriteBuffer({
-      columnData: [
-        { name: "task_id", data: rows.map((r) => BigInt(r.task_id)) },
-        { name: "text", data: rows.map((r) => r.text) },
-        { name: "code", data: rows.map((r) => r.code) },
-        { name: "test_list", data: rows.map((r) => r.test_list) },
-        { name: "test_setup_code", data: rows.map((r) => r.setup) },
-        { name: "challenge_test_list", data: rows.map(() => []) },
-      ],
-      // The layout the hub's pyarrow writer produces: nullable columns, 3-level LIST groups.
-      schema: [
-        { name: "schema", num_children: 6 },
-        { name: "task_id", type: "INT64", repetition_type: "OPTIONAL" },
-        { name: "text", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
-        { name: "code", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
-        { name: "test_list", repetition_type: "OPTIONAL", converted_type: "LIST", num_children: 1 },
-        { name: "list", repetition_type: "REPEATED", num_children: 1 },
-        { name: "element", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
-        { name: "test_setup_code", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
-        { name: "challenge_test_list", repetition_type: "OPTIONAL", converted_type: "LIST", num_children: 1 },
-        { name: "list", repetition_type: "REPEATED", num_children: 1 },
-        { name: "element", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
-      ],
-    }),
-  );
-}
-
 const mbppRow = (i: number) => ({
   task_id: 100 + i,
   text: `Write a function that returns ${i}.`,
@@ -150,15 +63,17 @@ const mbppRow = (i: number) => ({
 
 describe("fetching from the hub (loopback stand-in)", () => {
   const commit = "0123456789abcdef0123456789abcdef01234567";
-  const hub = new FakeHub(DATASETS.mbpp.repo, commit);
+  const hub = new FakeHub();
   beforeAll(async () => {
     const rows = Array.from({ length: 12 }, (_, i) => mbppRow(i));
     // train is split over two shards to check they are concatenated in name order.
-    hub.files.set("full/train-00001-of-00002.parquet", mbppParquet(rows.slice(3, 5)));
-    hub.files.set("full/train-00000-of-00002.parquet", mbppParquet(rows.slice(0, 3)));
-    hub.files.set("full/validation-00000-of-00001.parquet", mbppParquet(rows.slice(5, 7)));
-    hub.files.set("full/test-00000-of-00001.parquet", mbppParquet(rows.slice(7, 12)));
-    await hub.start();
+    const files = new Map([
+      ["full/train-00001-of-00002.parquet", mbppParquet(rows.slice(3, 5))],
+      ["full/train-00000-of-00002.parquet", mbppParquet(rows.slice(0, 3))],
+      ["full/validation-00000-of-00001.parquet", mbppParquet(rows.slice(5, 7))],
+      ["full/test-00000-of-00001.parquet", mbppParquet(rows.slice(7, 12))],
+    ]);
+    await hub.addRepo(DATASETS.mbpp.repo, commit, files).start();
   });
   afterAll(() => hub.stop());
 
@@ -212,7 +127,7 @@ describe("fetching from the hub (loopback stand-in)", () => {
   });
 
   it("refuses a download whose sha256 differs from the hub's listing", async () => {
-    hub.corrupt = "full/validation-00000-of-00001.parquet";
+    hub.corrupt.add(`${DATASETS.mbpp.repo}/full/validation-00000-of-00001.parquet`);
     try {
       await expect(
         fetchDatasets({
@@ -224,7 +139,7 @@ describe("fetching from the hub (loopback stand-in)", () => {
         }),
       ).rejects.toThrow(DatasetIntegrityError);
     } finally {
-      hub.corrupt = null;
+      hub.corrupt.clear();
     }
   });
 

@@ -42,8 +42,8 @@ export interface DatasetManifest {
 }
 
 /** `$GRAIL_DATA_DIR`, else `~/.cache/grail-ts`. */
-export function defaultDataDir(): string {
-  return process.env.GRAIL_DATA_DIR ?? join(homedir(), ".cache", "grail-ts");
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.GRAIL_DATA_DIR ?? join(homedir(), ".cache", "grail-ts");
 }
 
 export function datasetDir(dataDir: string, dataset: DatasetId): string {

@@ -2,30 +2,47 @@ import { parseArgs } from "node:util";
 import { EnvironmentError } from "../errors.js";
 import { defaultDataDir } from "./cache.js";
 import { DATASET_IDS, DATASETS, type DatasetId } from "./catalog.js";
-import { DEFAULT_HUB_URL, fetchDatasets } from "./fetch.js";
+import { DEFAULT_HUB_URL } from "./hub.js";
+import { fetchProgress } from "./progress.js";
+import { provisionDatasets } from "./provision.js";
 
 const USAGE = `Usage: datasets:fetch [options]
 
-Downloads the MBPP, HumanEval, GSM8K and MATH parquet files at pinned hub commits and writes the
-verified JSONL cache the miner reads ($GRAIL_DATA_DIR/datasets, default ~/.cache/grail-ts).
+Fetches the MBPP, HumanEval, GSM8K and MATH parquet files at pinned hub commits and writes the
+verified JSONL cache the miner reads ($GRAIL_DATA_DIR/datasets, default ~/.cache/grail-ts). Datasets
+already cached and verified are left alone; partial downloads continue where they stopped. The miner
+does the same at start; this command does it ahead of time (e.g. before going offline).
 
 Options:
   --data-dir DIR            cache root (default: $GRAIL_DATA_DIR or ~/.cache/grail-ts)
   --only LIST               comma-separated subset of: ${DATASET_IDS.join(", ")}
   --revision ID=REV         fetch another commit or branch of one dataset (repeatable)
-  --hub URL                 hub base URL (default ${DEFAULT_HUB_URL})
+  --hub URL                 hub base URL (default: HF_ENDPOINT, else ${DEFAULT_HUB_URL}); HF_TOKEN is sent
   --allow-row-count-mismatch  keep tables whose row counts differ from the reference
   -h, --help                this text`;
 
 export interface CliIo {
   out(line: string): void;
   err(line: string): void;
+  /** Where a progress bar is drawn (a terminal); without one, progress is printed as lines. */
+  readonly tty?: (NodeJS.WritableStream & { columns?: number }) | null;
+}
+
+/** Hub settings from the miner's configuration (HF_ENDPOINT, HF_TOKEN), read by the caller. */
+export interface HubSettings {
+  readonly hubUrl?: string;
+  readonly token?: string | null;
 }
 
 /** `pnpm datasets:fetch`; returns the process exit code. */
 export async function runDatasetsFetchCli(
   argv: readonly string[],
-  io: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) },
+  io: CliIo = {
+    out: (l) => console.log(l),
+    err: (l) => console.error(l),
+    tty: process.stderr.isTTY ? process.stderr : null,
+  },
+  hub: HubSettings = {},
 ): Promise<number> {
   let values: ReturnType<typeof parse>["values"];
   try {
@@ -55,16 +72,22 @@ export async function runDatasetsFetchCli(
   }
   const dataDir = values["data-dir"] ?? defaultDataDir();
   try {
-    const fetched = await fetchDatasets({
+    const done = await provisionDatasets({
       dataDir,
       datasets: only as DatasetId[],
       revisions,
-      hubUrl: values.hub ?? DEFAULT_HUB_URL,
+      hubUrl: values.hub ?? hub.hubUrl ?? DEFAULT_HUB_URL,
+      token: hub.token ?? null,
       allowRowCountMismatch: values["allow-row-count-mismatch"] ?? false,
       log: io.out,
+      progress: fetchProgress({ tty: io.tty ?? null, line: (l) => io.out(l) }),
     });
+    for (const d of done) {
+      if (!d.fetched)
+        io.out(`${d.dataset}: already cached and verified (revision ${d.revision.slice(0, 10)})`);
+    }
     io.out(
-      `cached ${fetched.map((f) => `${f.dataset}@${f.revision.slice(0, 10)}`).join(", ")} under ${dataDir}`,
+      `cached ${done.map((d) => `${d.dataset}@${d.revision.slice(0, 10)}`).join(", ")} under ${dataDir}`,
     );
     return 0;
   } catch (e) {

@@ -1,25 +1,23 @@
 import { parquetReadObjects } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { DatasetFetchError, DatasetIntegrityError } from "../errors.js";
-import { type ManifestSourceFile, sha256Hex, writeDatasetCache } from "./cache.js";
-import { DATASETS, type DatasetId, type RowTypes } from "./catalog.js";
+import { type ManifestSourceFile, readManifest, writeDatasetCache } from "./cache.js";
+import { DATASETS, type DatasetId, type RowTypes, type SourceTable } from "./catalog.js";
+import { downloadDir, downloadShard, type ShardDownload, shardOnDisk } from "./download.js";
+import { HubClient, type HubOptions } from "./hub.js";
+import type { FetchProgress } from "./progress.js";
 import { normalizeRow, RowShapeError } from "./rows.js";
 
-export const DEFAULT_HUB_URL = "https://huggingface.co";
-
-export interface FetchDatasetsOptions {
+export interface FetchDatasetsOptions extends HubOptions {
+  /** Cache root: tables go to `<dataDir>/datasets/<dataset>/`, downloads to `<dataDir>/datasets/.downloads/`. */
   readonly dataDir: string;
   readonly datasets?: readonly DatasetId[];
   /** Override a dataset's pinned commit (a branch name is resolved to its commit first). */
   readonly revisions?: Partial<Record<DatasetId, string>>;
-  readonly hubUrl?: string;
-  /** Injected for tests; defaults to the global fetch. */
-  readonly fetch?: typeof globalThis.fetch;
   /** Accept row counts that differ from spec §2 (a re-sharded hub repo); off by default. */
   readonly allowRowCountMismatch?: boolean;
   readonly log?: (line: string) => void;
-  /** Per request; default 120 s. */
-  readonly timeoutMs?: number;
+  readonly progress?: FetchProgress;
 }
 
 export interface FetchedDataset {
@@ -28,118 +26,186 @@ export interface FetchedDataset {
   readonly tables: readonly { config: string; split: string; rows: number; files: readonly string[] }[];
 }
 
-interface TreeEntry {
-  readonly type: string;
-  readonly path: string;
-  readonly size?: number;
-  readonly lfs?: { readonly oid?: string; readonly sha256?: string };
+interface TablePlan {
+  readonly table: SourceTable;
+  readonly shards: readonly ShardDownload[];
 }
 
-const COMMIT = /^[0-9a-f]{40}$/;
+interface DatasetPlan {
+  readonly dataset: DatasetId;
+  readonly hub: HubClient;
+  readonly revision: string;
+  readonly tables: readonly TablePlan[];
+}
 
 /**
- * Downloads the parquet shards of the requested datasets at pinned commits, converts them to the
- * JSONL cache with a manifest, and returns what was written. Runs once while online
- * (`pnpm datasets:fetch`); mining itself only ever reads the cache.
+ * Builds the JSONL cache of the requested datasets at their pinned commits: lists every parquet
+ * shard on the hub, downloads what is not already verified on disk (resuming partial files, see
+ * downloadShard), converts the shards to JSONL tables and writes the manifest. A dataset is written
+ * only once all its shards verified and its row counts match the catalog; nothing of a dataset that
+ * fails is written to its cache directory. Errors name the dataset they belong to.
  */
 export async function fetchDatasets(opts: FetchDatasetsOptions): Promise<FetchedDataset[]> {
-  const hub = (opts.hubUrl ?? DEFAULT_HUB_URL).replace(/\/+$/, "");
-  const http = opts.fetch ?? globalThis.fetch;
   const log = opts.log ?? (() => {});
-  const timeoutMs = opts.timeoutMs ?? 120_000;
-  const get = async (url: string): Promise<Response> => {
-    let res: Response;
-    try {
-      res = await http(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "follow" });
-    } catch (e) {
-      throw new DatasetFetchError(url, (e as Error).message);
-    }
-    if (!res.ok) throw new DatasetFetchError(url, `HTTP ${res.status} ${res.statusText}`);
-    return res;
-  };
+  const plans: DatasetPlan[] = [];
+  for (const id of opts.datasets ?? (Object.keys(DATASETS) as DatasetId[])) {
+    plans.push(await planDataset(opts, id, log));
+  }
+  const shards = plans.flatMap((p) => p.tables.flatMap((t) => t.shards));
+  const onDisk = await Promise.all(shards.map((s) => shardOnDisk(s.path, s.file)));
+  const toFetch = shards.filter((_, i) => !onDisk[i]?.complete);
+  opts.progress?.start({
+    shards: toFetch.length,
+    bytes: toFetch.reduce((n, s) => n + s.file.bytes, 0),
+    partBytes: onDisk.reduce((n, s) => n + (s.complete ? 0 : s.partBytes), 0),
+    kept: shards.length - toFetch.length,
+  });
 
   const out: FetchedDataset[] = [];
-  for (const id of opts.datasets ?? (Object.keys(DATASETS) as DatasetId[])) {
-    const spec = DATASETS[id];
-    let revision = opts.revisions?.[id] ?? spec.revision;
-    if (!COMMIT.test(revision)) {
-      const info = (await (
-        await get(`${hub}/api/datasets/${spec.repo}/revision/${encodeURIComponent(revision)}`)
-      ).json()) as {
-        sha?: string;
-      };
-      if (!info.sha || !COMMIT.test(info.sha)) {
-        throw new DatasetFetchError(
-          `${hub}/api/datasets/${spec.repo}`,
-          `revision "${revision}" did not resolve to a commit`,
-        );
-      }
-      log(`${id}: ${revision} is commit ${info.sha}`);
-      revision = info.sha;
-    }
-    const listings = new Map<string, TreeEntry[]>();
-    const tables = [];
-    for (const table of spec.tables) {
-      let listing = listings.get(table.config);
-      if (!listing) {
-        const url = `${hub}/api/datasets/${spec.repo}/tree/${revision}/${table.config}`;
-        listing = (await (await get(url)).json()) as TreeEntry[];
-        listings.set(table.config, listing);
-      }
-      const shardName = new RegExp(
-        `^${escapeRegex(table.config)}/${escapeRegex(table.split)}-\\d{5}-of-\\d{5}\\.parquet$`,
-      );
-      const shards = listing
-        .filter((e) => e.type === "file" && shardName.test(e.path))
-        .sort((a, b) => (a.path < b.path ? -1 : 1));
-      if (shards.length === 0) {
-        throw new DatasetFetchError(
-          `${hub}/datasets/${spec.repo}/tree/${revision}/${table.config}`,
-          `no ${table.split} parquet shard found (the hub layout changed; pass another revision)`,
-        );
-      }
-      const rows: RowTypes[typeof id][] = [];
-      const sources: ManifestSourceFile[] = [];
-      for (const shard of shards) {
-        const url = `${hub}/datasets/${spec.repo}/resolve/${revision}/${shard.path}`;
-        log(`${id}: downloading ${shard.path}`);
-        const bytes = new Uint8Array(await (await get(url)).arrayBuffer());
-        const digest = sha256Hex(bytes);
-        const lfsDigest = shard.lfs?.oid ?? shard.lfs?.sha256;
-        if (lfsDigest && lfsDigest !== digest) {
-          throw new DatasetIntegrityError(
-            id,
-            shard.path,
-            `downloaded sha256 ${digest}, the hub lists ${lfsDigest}`,
-          );
-        }
-        const shardRows = await parquetToRows(id, shard.path, bytes);
-        rows.push(...shardRows);
-        sources.push({ path: shard.path, sha256: digest, bytes: bytes.byteLength, rows: shardRows.length });
-      }
-      if (rows.length !== table.rows && !opts.allowRowCountMismatch) {
-        throw new DatasetIntegrityError(
-          id,
-          `${table.config}/${table.split}`,
-          `${rows.length} rows, the reference has ${table.rows}`,
-        );
-      }
-      tables.push({ config: table.config, split: table.split, rows, sources });
-    }
-    await writeDatasetCache(opts.dataDir, id, { repo: spec.repo, revision }, tables);
-    log(`${id}: cached ${tables.map((t) => `${t.config}/${t.split}=${t.rows.length}`).join(", ")}`);
-    out.push({
+  for (const plan of plans) out.push(await buildDataset(opts, plan, log));
+  opts.progress?.finish();
+  return out;
+}
+
+/**
+ * The shards of every table of one dataset, from the hub's listing. When the hub cannot be reached,
+ * a table can still be rebuilt from shards downloaded before: the manifest names them with the
+ * sha256 the hub listed then, and each must still verify on disk.
+ */
+async function planDataset(
+  opts: FetchDatasetsOptions,
+  id: DatasetId,
+  log: (line: string) => void,
+): Promise<DatasetPlan> {
+  const hub = new HubClient(opts, id);
+  try {
+    return await planFromHub(opts, id, hub, log);
+  } catch (e) {
+    if (!(e instanceof DatasetFetchError)) throw e;
+    const kept = await planFromDownloads(opts, id, hub);
+    if (!kept) throw e;
+    log(
+      `${id}: the hub cannot be reached (${e.details.problem}); rebuilding from the shards downloaded before`,
+    );
+    return kept;
+  }
+}
+
+async function planFromDownloads(
+  opts: FetchDatasetsOptions,
+  id: DatasetId,
+  hub: HubClient,
+): Promise<DatasetPlan | null> {
+  const manifest = await readManifest(opts.dataDir, id).catch(() => null);
+  const wanted = opts.revisions?.[id];
+  if (!manifest || (wanted !== undefined && manifest.revision !== wanted)) return null;
+  const area = downloadDir(opts.dataDir, id, manifest.revision);
+  const tables: TablePlan[] = [];
+  for (const table of DATASETS[id].tables) {
+    const entry = manifest.tables.find((t) => t.config === table.config && t.split === table.split);
+    const name = shardName(table.config);
+    if (!entry?.sources?.length || !entry.sources.every((s) => name.test(s.path))) return null;
+    const shards = entry.sources.map((s) => ({
       dataset: id,
-      revision,
-      tables: tables.map((t) => ({
-        config: t.config,
-        split: t.split,
-        rows: t.rows.length,
-        files: t.sources.map((s) => s.path),
+      url: hub.fileUrl(DATASETS[id].repo, manifest.revision, s.path),
+      file: { path: s.path, bytes: s.bytes, sha256: s.sha256 },
+      path: `${area}/${s.path}`,
+    }));
+    for (const s of shards) if (!(await shardOnDisk(s.path, s.file)).complete) return null;
+    tables.push({ table, shards });
+  }
+  return { dataset: id, hub, revision: manifest.revision, tables };
+}
+
+/** Only `<config>/<split>-NNNNN-of-NNNNN.parquet`: such a name cannot leave the download area. */
+function shardName(config: string): RegExp {
+  return new RegExp(`^${escapeRegex(config)}/[a-z]+-\\d{5}-of-\\d{5}\\.parquet$`);
+}
+
+async function planFromHub(
+  opts: FetchDatasetsOptions,
+  id: DatasetId,
+  hub: HubClient,
+  log: (line: string) => void,
+): Promise<DatasetPlan> {
+  const spec = DATASETS[id];
+  const wanted = opts.revisions?.[id] ?? spec.revision;
+  const revision = await hub.resolveRevision(spec.repo, wanted);
+  if (revision !== wanted) log(`${id}: ${wanted} is commit ${revision}`);
+  const area = downloadDir(opts.dataDir, id, revision);
+  const listings = new Map<string, Awaited<ReturnType<HubClient["listFiles"]>>>();
+  const tables: TablePlan[] = [];
+  for (const table of spec.tables) {
+    let listing = listings.get(table.config);
+    if (!listing) {
+      listing = await hub.listFiles(spec.repo, revision, table.config, shardName(table.config));
+      listings.set(table.config, listing);
+    }
+    const files = listing.filter((f) => f.path.startsWith(`${table.config}/${table.split}-`));
+    if (files.length === 0) {
+      throw new DatasetIntegrityError(
+        id,
+        `${hub.url}/datasets/${spec.repo}/tree/${revision}/${table.config}`,
+        `no ${table.split} parquet shard is listed (the hub layout changed; pass another revision)`,
+      );
+    }
+    tables.push({
+      table,
+      shards: files.map((file) => ({
+        dataset: id,
+        url: hub.fileUrl(spec.repo, revision, file.path),
+        file,
+        path: `${area}/${file.path}`,
       })),
     });
   }
-  return out;
+  return { dataset: id, hub, revision, tables };
+}
+
+async function buildDataset(
+  opts: FetchDatasetsOptions,
+  plan: DatasetPlan,
+  log: (line: string) => void,
+): Promise<FetchedDataset> {
+  const id = plan.dataset;
+  const tables = [];
+  for (const { table, shards } of plan.tables) {
+    const rows: RowTypes[typeof id][] = [];
+    const sources: ManifestSourceFile[] = [];
+    for (const shard of shards) {
+      const bytes = await downloadShard(plan.hub, shard, (n) => opts.progress?.advance(n));
+      opts.progress?.shardDone(shard.file.path);
+      const shardRows = await parquetToRows(id, shard.file.path, bytes);
+      // push(...rows) overflows the call stack on large shards.
+      for (const row of shardRows) rows.push(row);
+      sources.push({
+        path: shard.file.path,
+        sha256: shard.file.sha256,
+        bytes: bytes.byteLength,
+        rows: shardRows.length,
+      });
+    }
+    if (rows.length !== table.rows && !opts.allowRowCountMismatch) {
+      throw new DatasetIntegrityError(
+        id,
+        `${table.config}/${table.split}`,
+        `${rows.length} rows, the reference has ${table.rows}`,
+      );
+    }
+    tables.push({ config: table.config, split: table.split, rows, sources });
+  }
+  await writeDatasetCache(opts.dataDir, id, { repo: DATASETS[id].repo, revision: plan.revision }, tables);
+  log(`${id}: cached ${tables.map((t) => `${t.config}/${t.split}=${t.rows.length}`).join(", ")}`);
+  return {
+    dataset: id,
+    revision: plan.revision,
+    tables: tables.map((t) => ({
+      config: t.config,
+      split: t.split,
+      rows: t.rows.length,
+      files: t.sources.map((s) => s.path),
+    })),
+  };
 }
 
 /** Decodes one parquet shard into cache rows, in file order. */
