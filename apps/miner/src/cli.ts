@@ -8,8 +8,10 @@ import {
   type MinerConfig,
   missingForMainnet,
 } from "@grail/config";
+import { defaultDataDir } from "@grail/environments";
 import { createLogger, type Logger } from "@grail/log";
 import { ProtocolViolationError } from "@grail/protocol";
+import { datasetLines } from "./datasets.js";
 import { visibleGpus } from "./gpus.js";
 import { checkHotkey } from "./hotkey-check.js";
 import { runLocalNetwork } from "./local-network.js";
@@ -24,8 +26,8 @@ Options:
   -v, -vv, --verbose   more log output: -v info, -vv debug (default: warnings and lifecycle lines)
   --no-drand           window randomness from the block hash only (default mixes in drand; GRAIL_DRAND)
   --use-drand          mix the drand beacon into window randomness
-  --check              print the configuration, warnings and what is missing (the hotkey is loaded
-                       as a start would), then stop without mining
+  --check              print the configuration, warnings, the datasets' state and what is missing
+                       (the hotkey is loaded as a start would), then stop without mining
   --dry-run            on a real network, do everything but write to the chain or the bucket: the
                        registration and commitment are only read, the first window with rollouts is
                        written to <GRAIL_CACHE_DIR>/dry-run/bucket and checked by the local
@@ -36,6 +38,9 @@ Settings come from a .env file (looked up from the working directory to the work
 the environment; values in .env win over exported variables. .env.example documents every one.
 With nothing configured the miner uses the embedded local network and validates every window it
 mines (GRAIL_DEVNET_WINDOWS=N stops after N windows; GRAIL_DEVNET_BLOCK_TIME sets its block time).
+
+At start the four datasets are checked and, when missing or corrupt, fetched from HF_ENDPOINT into
+$GRAIL_DATA_DIR/datasets (partial downloads continue); a start that cannot provision them stops.
 
 On a terminal a progress line shows the window, blocks left, groups per stage, rollouts/s and the
 upload state; logs are JSON lines otherwise. SIGINT/SIGTERM finish the window in progress (its file
@@ -93,9 +98,17 @@ export async function runMiner(
     ...(cfg.logging.format === "auto" ? {} : { json: cfg.logging.format === "json" }),
     file: cfg.logging.file,
   }).child({ component: "miner" });
+  // The dataset cache root; read from the environment only, like GRAIL_DATA_DIR always was.
+  const dataDir = defaultDataDir(io.env);
   try {
     const checking = argv.includes("--check");
-    const checked = await report(cfg, log, print, io.stderr, checking ? io.env : null);
+    const checked = await report(
+      cfg,
+      log,
+      print,
+      io.stderr,
+      checking ? { walletEnv: io.env, datasets: await datasetLines(cfg, dataDir) } : null,
+    );
     if (checked.code !== null) return checked.code;
     if (checking) {
       log.notice("configuration checked; stopping");
@@ -109,9 +122,9 @@ export async function runMiner(
         );
         return EXIT_CONFIG;
       }
-      return await runLocalNetwork(cfg, log, io.stdout, overrides);
+      return await runLocalNetwork(cfg, log, io.stdout, dataDir, overrides);
     }
-    return await runMining(cfg, checked.layout, log, {
+    return await runMining(cfg, checked.layout, dataDir, log, {
       out: io.stdout,
       ...overrides,
       ...(dryRun ? { dryRun } : {}),
@@ -123,14 +136,15 @@ export async function runMiner(
 
 /**
  * Prints the configuration and checks it; `code` is set when the miner must stop here. With
- * `walletEnv` (--check) the hotkey is loaded as a start loads it, reading BT_PW_* from that env.
+ * `check` (--check) the hotkey is loaded as a start loads it, reading BT_PW_* from `walletEnv`,
+ * and the datasets' state is printed.
  */
 async function report(
   cfg: MinerConfig,
   log: Logger,
   print: (line?: string) => void,
   stderr: NodeJS.WritableStream,
-  walletEnv: NodeJS.ProcessEnv | null,
+  check: { walletEnv: NodeJS.ProcessEnv; datasets: readonly string[] } | null,
 ): Promise<{ code: number | null; layout: GpuLayout | null }> {
   let layout: GpuLayout | null = null;
   log.notice("miner starting", {
@@ -167,9 +181,13 @@ async function report(
     log.error("GPU layout rejected", { details: err.details });
     return { code: EXIT_CONFIG, layout };
   }
-  const hotkey = walletEnv ? await checkHotkey(cfg, walletEnv) : null;
+  const hotkey = check ? await checkHotkey(cfg, check.walletEnv) : null;
   if (hotkey?.status === "loaded") print(`Wallet: ${hotkey.line}`);
   print();
+  if (check) {
+    for (const line of check.datasets) print(line);
+    print();
+  }
 
   const gaps = missingForMainnet(cfg);
   if (hotkey?.status === "broken") gaps.push(hotkey.gap);

@@ -2,10 +2,18 @@ import path from "node:path";
 import { expandHome, type HotkeySigner, loadHotkey } from "@grail/chain";
 import type { MinerConfig } from "@grail/config";
 import { devnetHotkey, devnetValidator, localMiningParts, seedBlockTime, startDevnet } from "@grail/devnet";
+import { DatasetProvisionError } from "@grail/environments";
 import type { Logger } from "@grail/log";
 import { MiningEngine, type WindowReport } from "@grail/pipeline";
 import { formatReport, verdictLine } from "@grail/validator";
-import { attachOperatorControls, EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
+import { provisionOptions } from "./datasets.js";
+import {
+  attachOperatorControls,
+  EXIT_FAILURE,
+  EXIT_OK,
+  type MinerOverrides,
+  progressStreamOf,
+} from "./miner.js";
 
 const BANNER = [
   "================================================================================",
@@ -40,12 +48,14 @@ async function localHotkey(cfg: MinerConfig, log: Logger): Promise<HotkeySigner>
  * `pnpm start:miner` in local mode: starts the embedded local network, mines on it with the real
  * mining engine, and validates every uploaded window with the local validator, printing each
  * verdict. Stops after GRAIL_DEVNET_WINDOWS windows (default: until stopped) and exits 1 as soon
- * as a window fails (a hard check, or a soft check over its ban count).
+ * as a window fails (a hard check, or a soft check over its ban count). With
+ * GRAIL_DEVNET_DATASETS=real the datasets are provisioned into `dataDir` first, as a real start does.
  */
 export async function runLocalNetwork(
   cfg: MinerConfig,
   log: Logger,
   out: NodeJS.WritableStream,
+  dataDir: string,
   overrides: MinerOverrides = {},
 ): Promise<number> {
   const print = (line: string) => out.write(`${line}\n`);
@@ -65,7 +75,11 @@ export async function runLocalNetwork(
       chain: cfg.chain.devnetChain,
       ...(cfg.chain.devnetChainSpec ? { chainSpec: cfg.chain.devnetChainSpec } : {}),
       minerHotkeys: [signer.ss58],
-      ...(overrides.datasets ? { datasets: overrides.datasets } : {}),
+      ...(overrides.datasets
+        ? { datasets: overrides.datasets }
+        : cfg.chain.devnetDatasets === "real"
+          ? { datasets: { real: provisionOptions(cfg, dataDir, log, progressStreamOf(overrides)) } }
+          : {}),
       log: (message, fields) => log.info(message, { component: "devnet", ...fields }),
     });
     cleanups.push(() => devnet.close());
@@ -76,7 +90,7 @@ export async function runLocalNetwork(
     }
     print(
       `local network: ${devnet.chain.kind} chain (netuid ${devnet.chain.netuid}, ${blockTimeMs / 1000} s blocks), store ${devnet.store.endpointUrl}, ` +
-        `env ${devnet.task.envId} (${devnet.datasetsSource} problems), ${devnet.backend.toUpperCase()} engine, hotkey ${signer.ss58}`,
+        `env ${devnet.task.envId} (${devnet.datasetsSource} problems${devnet.datasetsSource === "real" ? ` from ${devnet.datasets.source.description}` : ""}), ${devnet.backend.toUpperCase()} engine, hotkey ${signer.ss58}`,
     );
 
     const parts = await localMiningParts(devnet, {
@@ -139,7 +153,8 @@ export async function runLocalNetwork(
     await queue;
     return failed ? EXIT_FAILURE : EXIT_OK;
   } catch (err) {
-    log.error("local network failed", { error: (err as Error).message, stack: (err as Error).stack });
+    if (err instanceof DatasetProvisionError) log.error(err.message, { ...err.details });
+    else log.error("local network failed", { error: (err as Error).message, stack: (err as Error).stack });
     return EXIT_FAILURE;
   } finally {
     for (const c of cleanups.reverse()) {

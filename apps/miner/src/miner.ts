@@ -8,7 +8,7 @@ import {
 } from "@grail/chain";
 import type { GpuLayout, MinerConfig } from "@grail/config";
 import { proofEngineFor } from "@grail/config";
-import { CacheDirectorySource, DatasetStore } from "@grail/environments";
+import { DatasetProvisionError, type DatasetStore } from "@grail/environments";
 import {
   type GenerationServer,
   type GenerationServerOptions,
@@ -32,6 +32,7 @@ import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients } from "@grail/storage";
 import { miningChain, randomnessSource } from "./adapters.js";
 import { type ChainStart, ChainStartError, chainStart, dryRunChainStart } from "./chain-start.js";
+import { provisionMiningDatasets } from "./datasets.js";
 import { DryRun, dryRunDir } from "./dry-run.js";
 import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
 import { createMinerMetrics } from "./monitoring.js";
@@ -107,6 +108,7 @@ class StartupError extends Error {
 export async function runMining(
   cfg: MinerConfig,
   layout: GpuLayout | null,
+  dataDir: string,
   log: Logger,
   overrides: MinerOverrides = {},
 ): Promise<number> {
@@ -116,7 +118,7 @@ export async function runMining(
       await c().catch((e: unknown) => log.warn("shutdown step failed", { error: String(e) }));
   };
   try {
-    return await mine(cfg, layout, log, overrides, cleanups);
+    return await mine(cfg, layout, dataDir, log, overrides, cleanups);
   } catch (err) {
     if (err instanceof StartupError) {
       log.error(err.message);
@@ -133,6 +135,7 @@ export async function runMining(
 async function mine(
   cfg: MinerConfig,
   layout: GpuLayout | null,
+  dataDir: string,
   log: Logger,
   overrides: MinerOverrides,
   cleanups: (() => Promise<unknown>)[],
@@ -249,7 +252,12 @@ async function mine(
     logger: log,
     initial: startup.trainer?.bucket ?? null,
   });
-  const datasets = overrides.datasets ?? new DatasetStore(new CacheDirectorySource());
+  // Every window builds its problems from these: without them no window may start.
+  const datasets =
+    overrides.datasets ??
+    (await provisionMiningDatasets(cfg, dataDir, log, progressStreamOf(overrides)).catch((err: unknown) => {
+      throw err instanceof DatasetProvisionError ? new StartupError(err.message, EXIT_FAILURE) : err;
+    }));
   const dryRun = overrides.dryRun
     ? new DryRun({
         client,
@@ -413,14 +421,15 @@ export function attachOperatorControls(
   }
   overrides.signal?.addEventListener("abort", () => engine.stop("stop requested"), { once: true });
 
-  const progressStream =
-    overrides.progressStream === undefined
-      ? process.stderr.isTTY
-        ? process.stderr
-        : null
-      : overrides.progressStream;
+  const progressStream = progressStreamOf(overrides);
   if (progressStream) {
     const line = new ProgressLine(progressStream, () => engine.progress()).start();
     cleanups.push(async () => line.stop());
   }
+}
+
+/** Where live progress is drawn: the override, else stderr when it is a terminal. */
+export function progressStreamOf(overrides: MinerOverrides): NodeJS.WriteStream | null {
+  if (overrides.progressStream !== undefined) return overrides.progressStream;
+  return process.stderr.isTTY ? process.stderr : null;
 }

@@ -3,6 +3,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { CacheDirectorySource, DATASET_IDS, DATASETS, readManifest } from "@grail/environments";
+import { FakeHub, SYNTHETIC_MARKER, syntheticHubFiles } from "@grail/environments/testing";
 import { afterAll, describe, expect, it } from "vitest";
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "main.js");
@@ -80,5 +82,51 @@ describe("pnpm start:miner with nothing configured (local mode)", () => {
     expect(ready.length, run.stderr.slice(-5_000)).toBeGreaterThan(0);
     // one ready line per start; a failed process start would fall back and report in-process
     expect(ready.map((l) => l.topology)).toEqual(ready.map(() => "subprocess"));
+  }, 180_000);
+});
+
+describe("GRAIL_DEVNET_DATASETS=real: the local network on the real datasets, provisioned at start", () => {
+  it("fetches the four datasets from HF_ENDPOINT into an empty cache, verifies them and mines a window on them", async () => {
+    expect(existsSync(MAIN), "build first: pnpm turbo run build --filter @grail/miner...").toBe(true);
+    const hub = await new FakeHub().addPinnedDatasets().start();
+    const dataDir = path.join(work, "data-real");
+    try {
+      const run = await runMiner(
+        {
+          GRAIL_DEVNET_DATASETS: "real",
+          HF_ENDPOINT: hub.url,
+          GRAIL_DATA_DIR: dataDir,
+          GRAIL_DEVNET_CHAIN: "embedded",
+          GRAIL_DEVNET_BLOCK_TIME: "1.5",
+          GRAIL_DEVNET_WINDOWS: "1",
+          GRAIL_CACHE_DIR: path.join(work, "cache-real"),
+        },
+        170_000,
+      );
+      expect(run.code, run.stderr.slice(-5_000)).toBe(0);
+      // Every shard of every dataset was downloaded from the loopback hub, once.
+      for (const id of DATASET_IDS) {
+        for (const file of syntheticHubFiles(id).keys()) {
+          expect(hub.downloads(DATASETS[id].repo, file), `${id} ${file}`).toHaveLength(1);
+        }
+        const manifest = await readManifest(dataDir, id);
+        expect(manifest.revision).toBe(DATASETS[id].revision);
+      }
+      // The checkpoint's environment (gsm8k train) came from the fetched rows, at the catalog's counts.
+      const train = await new CacheDirectorySource(dataDir).table("gsm8k", "main", "train");
+      expect(train).toHaveLength(7473);
+      expect(train[0]?.question).toContain(SYNTHETIC_MARKER);
+      // Without a terminal the download reports progress as log lines.
+      const progress = run.stderr
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.msg === "datasets download");
+      expect(progress.length, run.stderr.slice(-5_000)).toBeGreaterThanOrEqual(5);
+      expect(run.stdout).toMatch(/env gsm8k \(real problems from .*data-real/);
+      expect(run.stdout).toMatch(/window \d+: PASS \(\d+\/\d+ rollouts checked/);
+    } finally {
+      await hub.stop();
+    }
   }, 180_000);
 });

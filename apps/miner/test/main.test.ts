@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { readBuildInfo } from "@grail/engine-native";
+import { DATASETS, writeDatasetCache } from "@grail/environments";
+import { FakeHub } from "@grail/environments/testing";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "main.js");
@@ -95,6 +97,7 @@ describe("grail miner CLI", () => {
       R2_READ_SECRET_ACCESS_KEY: "read-secret-0123456789abcdef",
       R2_WRITE_SECRET_ACCESS_KEY: "write-secret-0123456789abcdef",
       WANDB_API_KEY: "wandb-secret-0123456789abcdef",
+      HF_TOKEN: "hf_secret0123456789abcdef",
     };
     const run = miner(["-vv", "--check"], {
       ...secrets,
@@ -108,6 +111,7 @@ describe("grail miner CLI", () => {
       expect(run.stderr).not.toContain(value);
     }
     expect(run.stdout).toMatch(/R2_WRITE_SECRET_ACCESS_KEY +\[redacted\]/);
+    expect(run.stdout).toMatch(/HF_TOKEN +\[redacted\]/);
   });
 
   test("an invalid configuration prints every problem and exits 2", () => {
@@ -195,6 +199,74 @@ describe("grail miner CLI", () => {
     const flash = miner([], { PATH: path.join(work, "empty"), GRAIL_PIPELINE_PROOF_FLASH_ATTN: "1" });
     expect(flash.code).toBe(2);
     expect(flash.stderr).toContain("GRAIL_PIPELINE_PROOF_FLASH_ATTN=true is refused");
+  });
+
+  test("--check lists the four datasets as present, missing or corrupt with the fix, and downloads nothing", async () => {
+    const dataDir = path.join(work, "datasets-check");
+    const humaneval = Array.from({ length: 164 }, (_, i) => ({
+      task_id: `HumanEval/${i}`,
+      prompt: `def f():\n    """return ${i}"""\n`,
+      canonical_solution: `    return ${i}\n`,
+      test: `def check(candidate):\n    assert candidate() == ${i}\n`,
+      entry_point: "f",
+    }));
+    const { repo, revision } = DATASETS.humaneval;
+    await writeDatasetCache(dataDir, "humaneval", { repo, revision }, [
+      { config: "openai_humaneval", split: "test", rows: humaneval, sources: [] },
+    ]);
+    const mbpp = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        task_id: i,
+        text: `return ${i}`,
+        code: `def f():\n    return ${i}`,
+        test_list: [`assert f() == ${i}`],
+        test_setup_code: "",
+        test_imports: [],
+      }));
+    await writeDatasetCache(dataDir, "mbpp", DATASETS.mbpp, [
+      { config: "full", split: "train", rows: mbpp(374), sources: [] },
+      { config: "full", split: "validation", rows: mbpp(90), sources: [] },
+      { config: "full", split: "test", rows: mbpp(500), sources: [] },
+    ]);
+    const table = path.join(dataDir, "datasets", "mbpp", "full", "test.jsonl");
+    writeFileSync(table, readFileSync(table, "utf8").replace("return 7", "return 8"));
+
+    const run = miner(["--check"], {
+      CUDA_VISIBLE_DEVICES: "0,1",
+      GRAIL_DATA_DIR: dataDir,
+      // Nothing listens there: --check must not try.
+      HF_ENDPOINT: "http://127.0.0.1:9",
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`Datasets (${path.join(dataDir, "datasets")}):`);
+    expect(run.stdout).toMatch(/^ {2}gsm8k +missing\b/m);
+    expect(run.stdout).toMatch(/^ {2}math +missing\b/m);
+    expect(run.stdout).toMatch(/^ {2}mbpp +corrupt: full\/test\.jsonl: sha256 [0-9a-f]{64} differs/m);
+    expect(run.stdout).toMatch(/^ {2}humaneval +present \(revision e9b53e1677, 164 rows\)/m);
+    expect(run.stdout).toContain(
+      "Missing or corrupt datasets are fetched at start from http://127.0.0.1:9 (HF_ENDPOINT); to fetch them now: pnpm datasets:fetch",
+    );
+    expect(existsSync(path.join(dataDir, "datasets", ".downloads"))).toBe(false);
+  });
+
+  test("datasets that cannot be fetched (no hub reachable, empty cache) stop the start, naming the dataset and the fix", async () => {
+    const closed = await new FakeHub().start();
+    await closed.stop();
+    const run = miner([], {
+      GRAIL_DEVNET_DATASETS: "real",
+      HF_ENDPOINT: closed.url,
+      GRAIL_DATA_DIR: path.join(work, "data-offline"),
+      GRAIL_DEVNET_CHAIN: "embedded",
+      GRAIL_DEVNET_WINDOWS: "1",
+      GRAIL_CACHE_DIR: path.join(work, "cache-offline"),
+    });
+    expect(run.code, run.stderr.slice(-3_000)).toBe(1);
+    const error = jsonLines(run.stderr).find((l) => l.level === "error");
+    expect(String(error?.msg)).toMatch(/^dataset "gsm8k" is missing and could not be fetched/);
+    expect(String(error?.msg)).toContain(closed.url);
+    expect(String(error?.msg)).toContain("pnpm datasets:fetch");
+    expect(String(error?.msg)).toContain("HF_ENDPOINT");
+    expect(run.stdout).not.toMatch(/^local network: /m);
   });
 
   test("GRAIL_LOG_FILE receives the same lifecycle lines", () => {

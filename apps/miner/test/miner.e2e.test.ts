@@ -30,7 +30,8 @@ import {
   startLocalChopsticks,
 } from "@grail/chain/testing";
 import { writeRandomModel } from "@grail/engine-native";
-import { bundledDatasetStore } from "@grail/environments";
+import { bundledDatasetStore, DATASETS, downloadDir, readManifest } from "@grail/environments";
+import { FakeHub } from "@grail/environments/testing";
 import type { MiningEngine, WindowReport } from "@grail/pipeline";
 import {
   CHALLENGE_K,
@@ -483,4 +484,73 @@ describe("the miner end to end on loopback", () => {
       if (process.env.GRAIL_E2E_LOG) await writeFile(process.env.GRAIL_E2E_LOG, logs.join(""));
     }
   }, 240_000);
+
+  it("provisions the datasets after registration, before mining; a corrupt table that cannot be fetched again stops the start", async () => {
+    const hub = await new FakeHub().addPinnedDatasets().start();
+    const dataDir = path.join(work, "datasets-real-network");
+    const start = async (hubUrl: string, onStarted?: () => void) => {
+      const stderr = new PassThrough();
+      const stdout = new PassThrough().resume();
+      const logs: string[] = [];
+      stderr.on("data", (c: Buffer) => logs.push(c.toString()));
+      const stop = new AbortController();
+      const env = {
+        ...minerEnv("miner", await freePort()),
+        GRAIL_CACHE_DIR: path.join(work, "cache-datasets"),
+        GRAIL_DATA_DIR: dataDir,
+        HF_ENDPOINT: hubUrl,
+      };
+      const code = await runMiner(
+        ["--no-drand"],
+        { stdout, stderr, env, cwd: work },
+        {
+          handleSignals: false,
+          signal: stop.signal,
+          progressStream: null,
+          // Mining itself is the other test's subject: stop as soon as the engine exists.
+          onStarted: () => {
+            onStarted?.();
+            stop.abort();
+          },
+        },
+      );
+      return { code, logs: logs.join("") };
+    };
+    try {
+      let started = false;
+      const first = await start(hub.url, () => {
+        started = true;
+      });
+      expect(first.code, first.logs.slice(-5_000)).toBe(0);
+      expect(started).toBe(true);
+      const msgs = first.logs
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l).msg);
+      expect(msgs).toContain("datasets ready");
+      expect(msgs.indexOf("registered")).toBeLessThan(msgs.indexOf("datasets ready"));
+      expect(msgs).toContain("datasets download");
+      expect((await readManifest(dataDir, "gsm8k")).tables.map((t) => t.rows)).toEqual([7473, 1319]);
+
+      // A flipped byte in one table, and its downloaded shard damaged too: detected at the next
+      // start, which cannot reach the hub to fetch the shard again.
+      const table = path.join(dataDir, "datasets", "mbpp", "full", "train.jsonl");
+      const text = await readFile(table);
+      text[10] = text[10] === 0x61 ? 0x62 : 0x61;
+      await writeFile(table, text);
+      const shard = path.join(
+        downloadDir(dataDir, "mbpp", DATASETS.mbpp.revision),
+        "full/train-00000-of-00001.parquet",
+      );
+      await writeFile(shard, (await readFile(shard)).subarray(1));
+      const url = hub.url;
+      await hub.stop();
+      const second = await start(url);
+      expect(second.code).toBe(1);
+      expect(second.logs).toMatch(/dataset \\"mbpp\\" is corrupt and could not be fetched/);
+      expect(second.logs).toContain("pnpm datasets:fetch");
+    } finally {
+      await hub.stop();
+    }
+  }, 120_000);
 });

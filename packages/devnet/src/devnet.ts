@@ -10,6 +10,8 @@ import {
   CacheDirectorySource,
   createEnvironment,
   DatasetStore,
+  type FetchDatasetsOptions,
+  provisionDatasets,
 } from "@grail/environments";
 import { WINDOW_LENGTH, windowStart } from "@grail/protocol";
 import { createDualClients, type ObjectStoreClient, type ObjectStoreLocation } from "@grail/storage";
@@ -45,8 +47,12 @@ export interface DevnetOptions {
   /** Overrides of what the trainer's checkpoints ask for (env, sampling policy, thinking mode). */
   task?: Partial<TrainerTask>;
   model?: TinyModelOptions;
-  /** Problem sets; default: the real datasets when cached, else the bundled problem set. */
-  datasets?: DatasetStore;
+  /**
+   * Problem sets: the bundled problem set (default), a store, or `{ real }`: the four datasets,
+   * provisioned into `real.dataDir` from the hub (fetched when missing or corrupt) before anything
+   * starts, as a real-network miner does.
+   */
+  datasets?: DatasetStore | { readonly real: FetchDatasetsOptions };
   env?: NodeJS.ProcessEnv;
   log?: DevnetLog;
 }
@@ -74,8 +80,8 @@ export interface Devnet {
   readonly storeLocation: Required<Pick<ObjectStoreLocation, "endpointUrl" | "region" | "forcePathStyle">>;
   readonly task: TrainerTask;
   readonly datasets: DatasetStore;
-  /** "bundled" when the real datasets are not cached. */
-  readonly datasetsSource: "bundled" | "cache";
+  /** Where the problems come from: the bundled set, the provisioned real datasets, or the caller's store. */
+  readonly datasetsSource: "bundled" | "real" | "given";
   /** The first window a miner can mine (the one after the trainer's first checkpoint). */
   readonly firstWindow: number;
   /** How to launch the native generation server with the generation package's launchers. */
@@ -140,21 +146,22 @@ export function generationServerCli(): string {
   return cli;
 }
 
-async function chooseDatasets(
+/** The problem sets of the local network; the real datasets are provisioned (and checked to load) first. */
+async function localDatasets(
+  choice: DevnetOptions["datasets"],
   task: TrainerTask,
   log: DevnetLog,
-): Promise<{ store: DatasetStore; source: "bundled" | "cache" }> {
-  const cached = new DatasetStore(new CacheDirectorySource());
-  try {
-    await createEnvironment(task.envId, task.envParams, { datasets: cached }).size();
-    return { store: cached, source: "cache" };
-  } catch (err) {
-    log("real datasets are not cached; using the bundled problem set", {
-      env: task.envId,
-      reason: (err as Error).message,
-    });
-    return { store: bundledDatasetStore(), source: "bundled" };
-  }
+): Promise<{ store: DatasetStore; source: Devnet["datasetsSource"] }> {
+  if (!choice) return { store: bundledDatasetStore(), source: "bundled" };
+  if (!("real" in choice)) return { store: choice, source: "given" };
+  const done = await provisionDatasets(choice.real);
+  log("datasets provisioned", {
+    fetched: done.filter((d) => d.fetched).map((d) => d.dataset),
+    dataDir: choice.real.dataDir,
+  });
+  const store = new DatasetStore(new CacheDirectorySource(choice.real.dataDir));
+  await createEnvironment(task.envId, task.envParams, { datasets: store }).size();
+  return { store, source: "real" };
 }
 
 /**
@@ -206,6 +213,8 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
   const blockTimeMs = options.blockTimeMs ?? 2_000;
   const cacheDir = options.cacheDir ?? defaultDevnetCacheDir(options.env);
   const task: TrainerTask = { ...DEVNET_TASK, ...options.task };
+  // Before anything starts: a network whose windows cannot build their problems is no network.
+  const datasets = await localDatasets(options.datasets, task, log);
   const cleanups: (() => Promise<unknown>)[] = [];
   const unwind = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -261,9 +270,6 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     });
     cleanups.push(async () => stopTrainer());
 
-    const datasets = options.datasets
-      ? { store: options.datasets, source: "cache" as const }
-      : await chooseDatasets(task, log);
     const backend = availableBackends().cuda.available ? "cuda" : "cpu";
     const generation = {
       command: [process.execPath, generationServerCli()],

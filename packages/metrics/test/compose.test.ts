@@ -157,6 +157,12 @@ describe("docker-compose.yml: the miner service", () => {
     expect(JSON.parse(`[${volumes}]`).sort()).toEqual([cfg.paths.cacheDir, cfg.wallet.path].sort());
   });
 
+  it("keeps the datasets on the cache volume, so a re-created container does not fetch them again", () => {
+    // GRAIL_DATA_DIR is the dataset cache root (tables and downloads under <root>/datasets).
+    expect(env.GRAIL_DATA_DIR).toBe(cfg.paths.cacheDir);
+    expect(dockerfile).toMatch(/^ +GRAIL_DATA_DIR=\/data\/cache \\$/m);
+  });
+
   it("serves metrics where Prometheus scrapes them and where the health check asks", () => {
     expect(cfg.monitoring.prometheus).toEqual({ host: "0.0.0.0", port: 9464 });
     const scrape = parse(readFileSync(path.join(dockerDir, "prometheus/prometheus.yml"), "utf8"));
