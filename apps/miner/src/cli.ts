@@ -154,6 +154,10 @@ async function report(
     hotkey: cfg.wallet.hotkey,
   });
   for (const line of describeConfig(cfg)) print(line);
+  const forwarded = Object.keys(cfg.origin.forwarded);
+  if (forwarded.length > 0) {
+    print(`Passed from .env to the generation server and the proof workers: ${forwarded.join(", ")}`);
+  }
   print();
   const warnings = configWarnings(cfg);
   if (warnings.length > 0) {

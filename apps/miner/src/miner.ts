@@ -285,7 +285,7 @@ async function mine(
       : { writer, spoolDir: cfg.paths.spoolDir },
     generation: {
       backend: pipeline.backend,
-      launch: generationLaunchOptions(pipeline),
+      launch: generationLaunchOptions(pipeline, cfg.origin.forwarded),
       client: {
         promptsPerRequest: pipeline.groupsPerBatch * ROLLOUTS_PER_PROBLEM,
         maxConcurrentRequests: pipeline.maxConcurrent,
@@ -309,6 +309,7 @@ async function mine(
       engineByGpu: Object.fromEntries(proofGpus.map((g) => [g, proofEngineFor(pipeline.proofEngine, g)])),
       cudaVisibleDevices: pipeline.cudaVisibleDevices === null ? null : pipeline.cudaVisibleDevices.join(","),
       verbosity: cfg.logging.verbosity,
+      env: { ...process.env, ...cfg.origin.forwarded },
       ...(proofBackend.backend ? { backend: proofBackend.backend } : {}),
       ...overrides.pool,
     },

@@ -150,7 +150,7 @@ describe("grail miner CLI", () => {
     mkdirSync(cwd, { recursive: true });
     writeFileSync(
       path.join(cwd, ".env"),
-      "BT_NETWORK=test\nNETUID=7\nGRAIL_PIPELINE_VLLM_TP=4\nGRAIL_PIPELINE_PROOF_GPU_IDS=4,5,6,7\n",
+      "BT_NETWORK=test\nNETUID=7\nGRAIL_PIPELINE_VLLM_TP=4\nGRAIL_PIPELINE_PROOF_GPU_IDS=4,5,6,7\nNCCL_P2P_DISABLE=1\n",
     );
     const run = miner([], { BT_NETWORK: "finney", CUDA_VISIBLE_DEVICES: "0,1,2,3,4,5,6,7" }, cwd);
     expect(run.code).toBe(2);
@@ -160,6 +160,9 @@ describe("grail miner CLI", () => {
     expect(run.stdout).toContain("chain: test at wss://test.finney.opentensor.ai:443, netuid 7, drand on");
     expect(run.stdout).toContain(
       "GPU layout: visible GPUs 0..7; generation TP=4 on [0,1,2,3]; proof [4,5,6,7]",
+    );
+    expect(run.stdout).toContain(
+      "Passed from .env to the generation server and the proof workers: NCCL_P2P_DISABLE",
     );
     expect(run.stderr).toContain(
       "Cannot mine on test: BT_WALLET_COLD/BT_WALLET_HOT/BT_WALLET_PATH, R2_ACCOUNT_ID",

@@ -16,7 +16,7 @@ import {
   settingEntries,
 } from "./schema.js";
 import type { ConfigOrigin, MinerConfig, Network, SettingOrigin, SettingSource } from "./types.js";
-import { unknownVariables } from "./unknown.js";
+import { forwardedVariables, unknownVariables } from "./unknown.js";
 
 export interface LoadConfigOptions {
   /** The process environment. Default: process.env. */
@@ -170,7 +170,8 @@ export function loadConfig(options: LoadConfigOptions = {}): MinerConfig {
     settings[setting.env] = { group, display: display(setting, value), source: sources.get(setting.env)! };
   }
   const unknown = unknownVariables(fileVars, env);
-  return deepFreeze(assemble(raw, expand, { envFile, settings, unknown }, parseVerbosity(argv)));
+  const forwarded = forwardedVariables(fileVars);
+  return deepFreeze(assemble(raw, expand, { envFile, settings, unknown, forwarded }, parseVerbosity(argv)));
 }
 
 function crossChecks(

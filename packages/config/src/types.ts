@@ -169,6 +169,11 @@ export interface ConfigOrigin {
   readonly settings: Readonly<Record<string, SettingOrigin>>;
   /** Variables that look like settings but are none (likely misspellings); configWarnings words them. */
   readonly unknown: readonly UnknownVariable[];
+  /**
+   * Other programs' variables from `.env` (NCCL_*, SGLANG_*, …), passed to the generation server and
+   * the proof workers as the reference's load_dotenv makes them visible to its children.
+   */
+  readonly forwarded: Readonly<Record<string, string>>;
 }
 
 /** The whole miner configuration: typed, validated and frozen. */

@@ -212,6 +212,26 @@ export function unknownVariables(
   return out;
 }
 
+/**
+ * The `.env` variables that belong to other programs (NCCL_*, SGLANG_*, PYTORCH_*, …):
+ * not settings, no setting prefix, not one of the reference's variables this miner ignores. The
+ * reference loads its `.env` into the process environment, so its generation server sees them;
+ * the miner passes them to the processes it starts for the same effect.
+ */
+export function forwardedVariables(
+  fileVars: Readonly<Record<string, string>>,
+  ignored: ReadonlyMap<string, string> = IGNORED_VARIABLES,
+): Record<string, string> {
+  const settings = new Set(settingEntries().map((e) => e.setting.env));
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(fileVars)) {
+    if (value === "" || settings.has(name) || ignored.has(name)) continue;
+    if (SETTING_PREFIXES.some((p) => name.startsWith(p)) || readElsewhere(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
 /** The setting whose name is closest to `name`, when close enough to be a misspelling of it. */
 export function nearestSetting(name: string): string | null {
   // Up to three edits, and never more than a third of the name: short names match only closely.

@@ -281,6 +281,31 @@ describe(".env file", () => {
     expect(cfg.origin.settings.GRAIL_PIPELINE_MAX_NUM_SEQS?.source).toBe("environment");
   });
 
+  test("other programs' variables in .env are kept for the processes the miner starts", () => {
+    const file = writeFile(
+      path.join(dir, "forward", ".env"),
+      [
+        "NCCL_P2P_DISABLE=1",
+        "SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN=1",
+        "HF_HOME=/data/hf",
+        "SGLANG_EMPTY=",
+        "GRAIL_PIPELINE_VLLM_TP=2",
+        "GRAIL_PIPLINE_VLLM_GPU=1",
+        "HF_USERNAME=someone",
+        "BT_PW__ROOT_WALLET=secret",
+        "HF_TOKEN=hf_secret",
+        "",
+      ].join("\n"),
+    );
+    const cfg = loadConfig({ env: { HOME, NCCL_DEBUG: "INFO" }, envFile: file, registerSecrets: false });
+    // Settings, misspellings, ignored reference variables, secrets read elsewhere and the process
+    // environment (inherited anyway) stay out.
+    expect(cfg.origin.forwarded).toEqual({
+      NCCL_P2P_DISABLE: "1",
+      SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN: "1",
+    });
+  });
+
   test("errors name the .env file as the source", () => {
     const file = writeFile(path.join(dir, "bad", ".env"), "GRAIL_PIPELINE_PROOF_GPU=x\n");
     const err = configError({}, { envFile: file });

@@ -48,6 +48,11 @@ export interface ServerLaunchOptions {
   extraArgs?: readonly string[];
   /** Extra environment for the child (applied last). */
   env?: Readonly<Record<string, string>>;
+  /**
+   * Variables added to the parent's environment before the server's own are set (the operator's
+   * `.env` entries for other programs, e.g. NCCL_P2P_DISABLE).
+   */
+  baseEnv?: Readonly<Record<string, string>>;
   /** How long to wait for health (GRAIL_PIPELINE_SERVER_TIMEOUT, default 300 s). */
   startupTimeoutMs?: number;
 }

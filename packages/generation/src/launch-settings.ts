@@ -28,8 +28,14 @@ export interface GenerationLaunchSettings {
   readonly cudaVisibleDevices: readonly string[] | null;
 }
 
-/** How the miner launches its generation server from its settings. */
-export function generationLaunchOptions(settings: GenerationLaunchSettings): ServerLaunchOptions {
+/**
+ * How the miner launches its generation server from its settings; `forwarded` are the `.env`'s
+ * variables for other programs, which the server sees as the reference's would.
+ */
+export function generationLaunchOptions(
+  settings: GenerationLaunchSettings,
+  forwarded: Readonly<Record<string, string>> = {},
+): ServerLaunchOptions {
   const command = settings.backend === "sglang" ? settings.sglangCommand : settings.vllmCommand;
   return {
     gpuStart: settings.generationGpu,
@@ -42,6 +48,7 @@ export function generationLaunchOptions(settings: GenerationLaunchSettings): Ser
     gpuIndexing: "relative",
     visibleDevices: settings.cudaVisibleDevices,
     startupTimeoutMs: settings.serverTimeoutSeconds * 1000,
+    ...(Object.keys(forwarded).length > 0 ? { baseEnv: forwarded } : {}),
     ...(command ? { command } : {}),
   };
 }

@@ -28,6 +28,17 @@ const launch: ServerLaunchOptions = {
 };
 
 describe("launch specs", () => {
+  it("gives the server the .env's variables for other programs, under its own", async () => {
+    const forwarded = { NCCL_P2P_DISABLE: "1", PYTORCH_CUDA_ALLOC_CONF: "expandable_segments:True" };
+    const sglang = await sglangLaunchSpec("/m", { ...launch, gpuStart: 1, baseEnv: forwarded, port: 31000 });
+    expect(sglang.env.NCCL_P2P_DISABLE).toBe("1");
+    expect(sglang.env.CUDA_VISIBLE_DEVICES).toBe("1");
+    const vllm = await vllmLaunchSpec("/links/vllm_active", { ...launch, baseEnv: forwarded, port: 31001 });
+    expect(vllm.env.NCCL_P2P_DISABLE).toBe("1");
+    // vLLM's sleep mode needs the allocator without expandable segments, whatever .env says.
+    expect(vllm.env.PYTORCH_CUDA_ALLOC_CONF).toBe("");
+  });
+
   it("builds the SGLang command of spec §4.1 with TP, the GPU range and optional flags", async () => {
     const spec = await sglangLaunchSpec("/ckpt/checkpoint-7", { ...launch, gpuStart: 2, tp: 4, port: 31000 });
     expect(spec.command).toBe("python3");

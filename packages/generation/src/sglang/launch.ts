@@ -88,7 +88,10 @@ export async function sglangLaunchSpec(modelPath: string, options: ServerLaunchO
   validateLaunchOptions(options);
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? (await freePort(host));
-  const env = serverEnv(options, options.command ?? SGLANG_DEFAULT_COMMAND);
+  const env = serverEnv(options, options.command ?? SGLANG_DEFAULT_COMMAND, {
+    ...process.env,
+    ...options.baseEnv,
+  });
   const values = { gpus: env.CUDA_VISIBLE_DEVICES ?? "", port: String(port), host };
   const [command, ...prefixArgs] = substitute(options.command ?? SGLANG_DEFAULT_COMMAND, values);
   const spec: LaunchSpec = {

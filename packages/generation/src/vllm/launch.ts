@@ -91,6 +91,7 @@ export async function vllmLaunchSpec(
   const command = options.command ?? VLLM_DEFAULT_COMMAND;
   const env = serverEnv(options, command, {
     ...process.env,
+    ...options.baseEnv,
     // vLLM's allocator must not inherit expandable segments, which break sleep mode.
     PYTORCH_CUDA_ALLOC_CONF: "",
     // Exposes /sleep, /wake_up and /collective_rpc.
