@@ -18,6 +18,7 @@ const args = sglangServerArgs({
   options: {
     gpuStart: 0,
     tp: 4,
+    dp: 2,
     memFraction: 0.88,
     contextLength: 4096,
     sglangMaxRunningRequests: 512,

@@ -5,10 +5,15 @@ import { GenerationConfigError } from "./errors.js";
  * (launch-settings.ts).
  */
 export interface ServerLaunchOptions {
-  /** First GPU of the server's range [gpuStart, gpuStart + tp). */
+  /** First GPU of the server's range [gpuStart, gpuStart + tp·dp). */
   gpuStart: number;
-  /** Tensor-parallel size: number of GPUs the server spans. */
+  /** Tensor-parallel size: GPUs of one replica. */
   tp: number;
+  /**
+   * Data-parallel size (GRAIL_PIPELINE_GENERATION_DP): replicas of TP GPUs each behind the server's
+   * one endpoint (SGLang --dp-size, vLLM --data-parallel-size). 1 (the default) passes no flag.
+   */
+  dp?: number;
   /** SGLang --mem-fraction-static / vLLM --gpu-memory-utilization. */
   memFraction: number;
   /** Server context length (SGLang --context-length / vLLM --max-model-len). */
@@ -67,6 +72,8 @@ export function validateLaunchOptions(options: ServerLaunchOptions): void {
   if (!Number.isInteger(options.gpuStart) || options.gpuStart < 0)
     fail("gpuStart", options.gpuStart, "an integer ≥ 0");
   if (!Number.isInteger(options.tp) || options.tp < 1) fail("tp", options.tp, "an integer ≥ 1");
+  if (options.dp !== undefined && (!Number.isInteger(options.dp) || options.dp < 1))
+    fail("dp", options.dp, "an integer ≥ 1");
   if (!(options.memFraction > 0 && options.memFraction <= 1))
     fail("memFraction", options.memFraction, "in (0, 1]");
   if (!Number.isInteger(options.contextLength) || options.contextLength < 1) {
@@ -88,28 +95,33 @@ export function validateLaunchOptions(options: ServerLaunchOptions): void {
     fail("command", "[]", "a non-empty argv");
 }
 
+/** How many GPUs the server spans: TP × DP. */
+export function serverGpuCount(options: Pick<ServerLaunchOptions, "tp" | "dp">): number {
+  return options.tp * (options.dp ?? 1);
+}
+
 /**
- * The CUDA_VISIBLE_DEVICES value for a server spanning [gpuStart, gpuStart + tp).
+ * The CUDA_VISIBLE_DEVICES value for a server spanning [gpuStart, gpuStart + count).
  * @param visible the devices `relative` indices count within (a CUDA_VISIBLE_DEVICES value or its
  *   entries); unset means every device, an empty value none
  */
 export function serverGpuList(
   gpuStart: number,
-  tp: number,
+  count: number,
   indexing: "physical" | "relative" = "physical",
   visible: string | readonly string[] | undefined = process.env.CUDA_VISIBLE_DEVICES,
 ): string {
-  const range = Array.from({ length: tp }, (_, i) => gpuStart + i);
+  const range = Array.from({ length: count }, (_, i) => gpuStart + i);
   if (indexing === "physical" || visible === undefined) return range.join(",");
   const devices = (typeof visible === "string" ? visible.split(",") : visible)
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
-  const last = gpuStart + tp - 1;
+  const last = gpuStart + count - 1;
   if (last >= devices.length) {
     const shown = typeof visible === "string" ? visible : visible.join(",");
     throw new GenerationConfigError(
-      `generation GPUs [${gpuStart}, ${last}] exceed the ${devices.length} devices in CUDA_VISIBLE_DEVICES=${shown}; lower GRAIL_PIPELINE_VLLM_GPU/VLLM_TP or expose more GPUs`,
-      { gpuStart, tp, visible: shown },
+      `generation GPUs [${gpuStart}, ${last}] exceed the ${devices.length} devices in CUDA_VISIBLE_DEVICES=${shown}; lower GRAIL_PIPELINE_VLLM_GPU, GRAIL_PIPELINE_VLLM_TP or GRAIL_PIPELINE_GENERATION_DP, or expose more GPUs`,
+      { gpuStart, count, visible: shown },
     );
   }
   return range.map((i) => devices[i]).join(",");

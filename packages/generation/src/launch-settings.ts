@@ -11,6 +11,8 @@ export interface GenerationLaunchSettings {
   readonly generationGpu: number;
   /** GRAIL_PIPELINE_VLLM_TP. */
   readonly tensorParallel: number;
+  /** GRAIL_PIPELINE_GENERATION_DP; 1 when absent. */
+  readonly dataParallel?: number;
   /** GRAIL_PIPELINE_GPU_MEM_UTIL. */
   readonly gpuMemUtil: number;
   /** GRAIL_PIPELINE_MAX_MODEL_LEN. */
@@ -40,6 +42,10 @@ export function generationLaunchOptions(
   return {
     gpuStart: settings.generationGpu,
     tp: settings.tensorParallel,
+    // DP=1 is the reference's launch: no option, no flag.
+    ...(settings.dataParallel !== undefined && settings.dataParallel !== 1
+      ? { dp: settings.dataParallel }
+      : {}),
     memFraction: settings.gpuMemUtil,
     contextLength: settings.maxModelLen,
     // vLLM only: the reference never passes SGLang an in-flight cap.

@@ -1,6 +1,7 @@
 import path from "node:path";
 import {
   type ServerLaunchOptions,
+  serverGpuCount,
   serverGpuList,
   substitute,
   validateLaunchOptions,
@@ -12,8 +13,8 @@ export const SGLANG_DEFAULT_COMMAND: readonly string[] = ["python3", "-m", "sgla
 
 /**
  * Flags of spec miner-pipeline §4.1, with the documented intent (§11 item 2) that --tp-size and the
- * GPU range follow TP, plus --max-running-requests and --disable-cuda-graph only when asked
- * (test/reference-launch.test.ts lists every difference from the reference's launch).
+ * GPU range follow TP, plus --dp-size (DP > 1), --max-running-requests and --disable-cuda-graph only
+ * when asked (test/reference-launch.test.ts lists every difference from the reference's launch).
  */
 export function sglangServerArgs(input: {
   modelPath: string;
@@ -36,6 +37,8 @@ export function sglangServerArgs(input: {
     "bfloat16",
     "--tp-size",
     String(options.tp),
+    // SGLang's own router spreads requests over the replicas; TP·DP GPUs in all.
+    ...((options.dp ?? 1) > 1 ? ["--dp-size", String(options.dp)] : []),
     "--mem-fraction-static",
     String(options.memFraction),
     "--context-length",
@@ -68,7 +71,7 @@ export function serverEnv(
   const env: NodeJS.ProcessEnv = { ...base };
   env.CUDA_VISIBLE_DEVICES = serverGpuList(
     options.gpuStart,
-    options.tp,
+    serverGpuCount(options),
     options.gpuIndexing ?? "physical",
     options.visibleDevices ?? base.CUDA_VISIBLE_DEVICES,
   );

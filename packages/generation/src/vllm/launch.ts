@@ -65,6 +65,7 @@ export function vllmServerArgs(input: {
     "auto",
     "--tensor-parallel-size",
     String(options.tp),
+    ...((options.dp ?? 1) > 1 ? ["--data-parallel-size", String(options.dp)] : []),
     "--gpu-memory-utilization",
     String(options.memFraction),
     "--max-model-len",
