@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { generationGpuRange, parallelism } from "./gpu.js";
 import { describeMonitoring } from "./monitoring.js";
 import { type GroupName, SCHEMA } from "./schema.js";
 import type { MinerConfig } from "./types.js";
@@ -33,9 +34,9 @@ export function describeConfig(cfg: MinerConfig): string[] {
   lines.push(
     `  storage: ${storage.bucketId ?? "(no bucket)"} via ${storage.endpointUrl ?? (storage.accountId ? `https://${storage.accountId}.r2.cloudflarestorage.com` : "(no endpoint)")}`,
   );
-  const generation = Array.from({ length: pipeline.tensorParallel }, (_, i) => pipeline.generationGpu + i);
+  const generation = generationGpuRange(pipeline);
   lines.push(
-    `  GPUs: generation ${pipeline.backend} TP=${pipeline.tensorParallel} on [${generation.join(",")}], proof [${pipeline.proofGpus.join(",")}]${pipeline.cudaVisibleDevices ? ` of CUDA_VISIBLE_DEVICES=${pipeline.cudaVisibleDevices.join(",")}` : ""}`,
+    `  GPUs: generation ${pipeline.backend} ${parallelism(pipeline)} on [${generation.join(",")}], proof [${pipeline.proofGpus.join(",")}]${pipeline.cudaVisibleDevices ? ` of CUDA_VISIBLE_DEVICES=${pipeline.cudaVisibleDevices.join(",")}` : ""}`,
   );
   lines.push(`  monitoring: ${describeMonitoring(cfg.monitoring)}`);
   lines.push(`  checkpoints: ${paths.checkpointDir}`);

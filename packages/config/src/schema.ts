@@ -192,6 +192,12 @@ export const SCHEMA = {
         min: 1,
       },
     ),
+    dataParallel: int(
+      "GRAIL_PIPELINE_GENERATION_DP",
+      1,
+      "generation data parallelism: DP replicas of TP GPUs each behind one endpoint, GPUs [VLLM_GPU, VLLM_GPU+TP·DP)",
+      { min: 1 },
+    ),
     proofGpu: int("GRAIL_PIPELINE_PROOF_GPU", 1, "proof GPU when PROOF_GPU_IDS is empty (relative)", {
       min: 0,
     }),
@@ -200,6 +206,11 @@ export const SCHEMA = {
       "GRAIL_PIPELINE_PROOF_GPU_IDS",
       [],
       "proof GPUs, one worker each, e.g. 4,5,6,7 (relative)",
+    ),
+    proofColocate: bool(
+      "GRAIL_PIPELINE_PROOF_COLOCATE",
+      false,
+      "let proof GPUs lie inside the generation range; the generation server's memory fraction is lowered by the proof engine's need",
     ),
     proofSubprocess: bool(
       "GRAIL_PIPELINE_PROOF_SUBPROCESS",

@@ -77,14 +77,21 @@ export interface PipelineConfig {
   readonly backend: GenerationBackend;
   /** First generation GPU, relative to CUDA_VISIBLE_DEVICES (GRAIL_PIPELINE_VLLM_GPU). */
   readonly generationGpu: number;
-  /** Generation tensor parallelism: GPUs [generationGpu, generationGpu + tensorParallel). */
+  /** Generation tensor parallelism: GPUs of one replica. */
   readonly tensorParallel: number;
+  /**
+   * Generation data parallelism (GRAIL_PIPELINE_GENERATION_DP): replicas behind the server's one
+   * endpoint, over GPUs [generationGpu, generationGpu + tensorParallel · dataParallel).
+   */
+  readonly dataParallel: number;
   /** GRAIL_PIPELINE_PROOF_GPU: the proof GPU when proofGpuIds is empty. */
   readonly proofGpu: number;
   /** GRAIL_PIPELINE_PROOF_GPU_IDS as configured (may be empty). */
   readonly proofGpuIds: readonly number[];
   /** The proof GPUs actually used: proofGpuIds, or [proofGpu] when that is empty. */
   readonly proofGpus: readonly number[];
+  /** GRAIL_PIPELINE_PROOF_COLOCATE: proof GPUs may lie inside the generation range. */
+  readonly proofColocate: boolean;
   readonly proofSubprocess: boolean;
   readonly groupsPerBatch: number;
   /** GRAIL_PIPELINE_PROOF_ALLOW_CPU: the CPU backend is allowed on a real network. */

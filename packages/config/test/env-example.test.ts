@@ -49,16 +49,26 @@ describe(".env.example", () => {
     expect(fromExample).toEqual(fromNothing);
   });
 
-  test("the two-GPU and eight-GPU examples load and pass the GPU layout check", () => {
+  test("the examples load and pass the GPU layout check", () => {
     expect(examples.map((e) => e.split(" ─")[0])).toEqual([
       "two GPUs (the minimum for a real network)",
+      "data-parallel generation on four GPUs",
+      "data-parallel generation on eight GPUs",
       "eight GPUs (e.g. 8x A100/H100/H200)",
     ]);
     const two = load(assignments(examples[0]!), "two");
     expect(checkGpuLayout(two.pipeline, two.pipeline.cudaVisibleDevices!.length).summary).toBe(
       "visible GPUs 0..1; generation TP=1 on [0]; proof [1]",
     );
-    const eight = load(assignments(examples[1]!), "eight");
+    const fourDp = load(assignments(examples[1]!), "four-dp");
+    expect(checkGpuLayout(fourDp.pipeline, fourDp.pipeline.cudaVisibleDevices!.length).summary).toBe(
+      "visible GPUs 0..3; generation TP=2 × DP=2 on [0,1,2,3]; proof [3] beside generation",
+    );
+    const eightDp = load(assignments(examples[2]!), "eight-dp");
+    expect(checkGpuLayout(eightDp.pipeline, eightDp.pipeline.cudaVisibleDevices!.length).summary).toBe(
+      "visible GPUs 0..7; generation TP=2 × DP=4 on [0,1,2,3,4,5,6,7]; proof [7] beside generation",
+    );
+    const eight = load(assignments(examples[3]!), "eight");
     expect(eight.pipeline.groupsPerBatch).toBe(72);
     expect(checkGpuLayout(eight.pipeline, eight.pipeline.cudaVisibleDevices!.length).summary).toBe(
       "visible GPUs 0..7; generation TP=4 on [0,1,2,3]; proof [4,5,6,7]",

@@ -68,6 +68,7 @@ describe("the miner guide's layouts are valid", () => {
       visibleDeviceCount: 2,
       generationGpus: [0],
       proofGpus: [1],
+      colocatedGpus: [],
       summary: "visible GPUs 0..1; generation TP=1 on [0]; proof [1]",
     });
     expect(physicalGpu(result.proofGpus[0]!, cfg.pipeline.cudaVisibleDevices)).toBe("1");
@@ -203,6 +204,7 @@ describe("invalid layouts raise ProtocolViolationError with the whole layout", (
       visibleDeviceCount: null,
       generationGpus: [0],
       proofGpus: [70, 2],
+      colocatedGpus: [],
       summary: "visible GPUs unknown; generation TP=1 on [0]; proof [70,2]",
     });
   });
