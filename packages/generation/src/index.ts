@@ -1,4 +1,5 @@
 export { BatchedGenerator, type BatchingOptions, type RawOutput } from "./batching.js";
+export * from "./colocation.js";
 export * from "./errors.js";
 export { ReadWriteGate } from "./gate.js";
 export * from "./generation-server.js";
