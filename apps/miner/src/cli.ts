@@ -9,8 +9,10 @@ import {
   missingForMainnet,
 } from "@grail/config";
 import { defaultDataDir } from "@grail/environments";
+import type { ProofMemoryReport } from "@grail/generation";
 import { createLogger, type Logger } from "@grail/log";
 import { ProtocolViolationError } from "@grail/protocol";
+import { ColocationUnavailableError, proofColocation } from "./colocation.js";
 import { datasetLines } from "./datasets.js";
 import { visibleGpus } from "./gpus.js";
 import { checkHotkey } from "./hotkey-check.js";
@@ -108,6 +110,7 @@ export async function runMiner(
       print,
       io.stderr,
       checking ? { walletEnv: io.env, datasets: await datasetLines(cfg, dataDir) } : null,
+      overrides.proofMemoryNeed,
     );
     if (checked.code !== null) return checked.code;
     if (checking) {
@@ -145,6 +148,7 @@ async function report(
   print: (line?: string) => void,
   stderr: NodeJS.WritableStream,
   check: { walletEnv: NodeJS.ProcessEnv; datasets: readonly string[] } | null,
+  proofMemoryNeed: ProofMemoryReport | undefined,
 ): Promise<{ code: number | null; layout: GpuLayout | null }> {
   let layout: GpuLayout | null = null;
   log.notice("miner starting", {
@@ -201,6 +205,16 @@ async function report(
     } catch (err) {
       if (!(err instanceof ProofBackendError)) throw err;
       gaps.push({ variables: ["GRAIL_PIPELINE_PROOF_ALLOW_CPU"], reason: err.message });
+    }
+    try {
+      if (proofColocation(cfg, layout.colocatedGpus, proofMemoryNeed)) {
+        print(
+          `proofs beside generation on GPU ${layout.colocatedGpus.join(",")}: GRAIL_PIPELINE_GPU_MEM_UTIL=${cfg.pipeline.gpuMemUtil} is lowered by the proof engine's memory need when the first checkpoint arrives`,
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof ColocationUnavailableError)) throw err;
+      gaps.push({ variables: ["GRAIL_PIPELINE_PROOF_COLOCATE"], reason: err.message });
     }
   }
   if (gaps.length === 0) {

@@ -25,3 +25,38 @@ export async function visibleGpus(cudaVisibleDevices: readonly string[] | null):
     });
   });
 }
+
+const MiB = 1024 ** 2;
+
+function nvidiaSmi(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("nvidia-smi", [...args], { timeout: 10_000 }, (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    );
+  });
+}
+
+/** A GPU's total memory in bytes: nvidia-smi's memory.total (MiB) for its physical index or UUID. */
+export async function gpuTotalMemoryBytes(
+  physicalId: string,
+  query: (args: readonly string[]) => Promise<string> = nvidiaSmi,
+): Promise<number> {
+  let answer: string;
+  try {
+    answer = await query(["--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", physicalId]);
+  } catch (err) {
+    throw new Error(
+      `could not ask nvidia-smi for the total memory of GPU ${physicalId}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const mib = answer.trim();
+  if (!/^\d+$/.test(mib) || Number(mib) === 0) {
+    throw new Error(
+      `nvidia-smi reported memory.total ${JSON.stringify(answer)} for GPU ${physicalId}; expected one whole number of MiB > 0`,
+    );
+  }
+  return Number(mib) * MiB;
+}

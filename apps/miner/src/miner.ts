@@ -13,6 +13,8 @@ import {
   type GenerationServer,
   type GenerationServerOptions,
   generationLaunchOptions,
+  type ProofColocation,
+  type ProofMemoryReport,
 } from "@grail/generation";
 import type { Logger } from "@grail/log";
 import { type HealthReport, type MetricsServer, type MinerMetrics, startMetricsServer } from "@grail/metrics";
@@ -32,6 +34,7 @@ import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients } from "@grail/storage";
 import { miningChain, randomnessSource } from "./adapters.js";
 import { type ChainStart, ChainStartError, chainStart, dryRunChainStart } from "./chain-start.js";
+import { ColocationUnavailableError, proofColocation } from "./colocation.js";
 import { provisionMiningDatasets } from "./datasets.js";
 import { DryRun, dryRunDir } from "./dry-run.js";
 import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
@@ -57,6 +60,11 @@ export interface MinerOverrides {
     retry?: GenerationServerOptions["client"]["retry"];
   };
   engine?: Partial<EngineSettings>;
+  /**
+   * The proof engine's memory need for a model (weights + peak activations), which the generation
+   * server is lowered by when proof GPUs lie inside its range; co-location is refused without it.
+   */
+  proofMemoryNeed?: ProofMemoryReport;
   /** Aborting stops the miner as SIGTERM would. */
   signal?: AbortSignal;
   /** Install SIGINT/SIGTERM handlers (the CLI does; embedded runs do not). Default true. */
@@ -159,6 +167,13 @@ async function mine(
     throw err;
   }
   if (proofBackend.notice) log.warn(proofBackend.notice);
+  let colocation: ProofColocation | null;
+  try {
+    colocation = proofColocation(cfg, layout?.colocatedGpus ?? [], overrides.proofMemoryNeed);
+  } catch (err) {
+    if (err instanceof ColocationUnavailableError) throw new StartupError(err.message, EXIT_CONFIG);
+    throw err;
+  }
 
   let metrics: MinerMetrics;
   try {
@@ -302,6 +317,7 @@ async function mine(
         ? { weightSyncTimeoutMs: overrides.generation.weightSyncTimeoutMs }
         : {}),
     },
+    ...(colocation ? { colocation } : {}),
     pool: {
       gpus: proofGpus,
       topology: pipeline.proofSubprocess || proofGpus.length > 1 ? "subprocess" : "in-process",

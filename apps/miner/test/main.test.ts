@@ -139,6 +139,27 @@ describe("grail miner CLI", () => {
     );
   });
 
+  test("--check prints the TP × DP layout; a proof GPU inside it needs GRAIL_PIPELINE_PROOF_COLOCATE", () => {
+    const dp = {
+      CUDA_VISIBLE_DEVICES: "0,1,2,3",
+      GRAIL_PIPELINE_VLLM_TP: "2",
+      GRAIL_PIPELINE_GENERATION_DP: "2",
+      GRAIL_PIPELINE_PROOF_GPU: "3",
+    };
+    const overlap = miner(["--check"], dp);
+    expect(overlap.code).toBe(2);
+    expect(overlap.stderr).toContain(
+      "Pipeline GPU layout is invalid: visible GPUs 0..3; generation TP=2 × DP=2 on [0,1,2,3]; proof [3] → proof GPU 3 overlaps generation.",
+    );
+    expect(overlap.stderr).toContain("set GRAIL_PIPELINE_PROOF_COLOCATE=true");
+    const beside = miner(["--check"], { ...dp, GRAIL_PIPELINE_PROOF_COLOCATE: "true" });
+    expect(beside.code, beside.stderr).toBe(0);
+    expect(beside.stdout).toContain(
+      "GPU layout: visible GPUs 0..3; generation TP=2 × DP=2 on [0,1,2,3]; proof [3] beside generation (from CUDA_VISIBLE_DEVICES=0,1,2,3)",
+    );
+    expect(beside.stdout).toContain("GPUs: generation sglang TP=2 × DP=2 on [0,1,2,3], proof [3]");
+  });
+
   test("PROOF_FLASH_ATTN=true is refused", () => {
     const run = miner([], { CUDA_VISIBLE_DEVICES: "0,1", GRAIL_PIPELINE_PROOF_FLASH_ATTN: "true" });
     expect(run.code).toBe(2);
@@ -410,6 +431,24 @@ describe("--check refuses or warns about wrong configurations", () => {
       expect(torch.code, torch.stdout).toBe(0);
     },
   );
+
+  test("proofs beside generation on a real network need the proof engine's memory report: --check and the start refuse without it", () => {
+    hotkeyFile("beside", SEED_KEYFILE);
+    const env = {
+      ...realNetwork("beside"),
+      GRAIL_PIPELINE_GENERATION_DP: "2",
+      GRAIL_PIPELINE_PROOF_COLOCATE: "true",
+    };
+    const checked = miner(["--check"], env);
+    expect(checked.code).toBe(2);
+    expect(checked.stdout).toContain("generation TP=1 × DP=2 on [0,1]; proof [1] beside generation");
+    expect(checked.stdout).toContain(
+      "  - GRAIL_PIPELINE_PROOF_COLOCATE: GRAIL_PIPELINE_PROOF_COLOCATE=true runs proof GPU 1 beside generation, but the proof engine of this build does not report its memory need",
+    );
+    const start = miner([], env);
+    expect(start.code).toBe(2);
+    expect(start.stderr).toContain("Cannot mine on test: GRAIL_PIPELINE_PROOF_COLOCATE missing");
+  });
 
   test("an encrypted hotkey's error names the variable the wallet loader reads", () => {
     const sealed = new Uint8Array(5 + 24 + 80);

@@ -1,6 +1,12 @@
 import { mkdir } from "node:fs/promises";
 import type { DatasetStore } from "@grail/environments";
-import { ChatTokenizer, GenerationServer, type GenerationServerOptions } from "@grail/generation";
+import {
+  ChatTokenizer,
+  colocatedLaunchOptions,
+  GenerationServer,
+  type GenerationServerOptions,
+  type ProofColocation,
+} from "@grail/generation";
 import type { Logger } from "@grail/log";
 import type { MinerMetrics } from "@grail/metrics";
 import {
@@ -24,6 +30,7 @@ import { SpoolingWindowSink } from "../mining/window-sink.js";
 import { WindowFileWriter } from "../mining/window-writer.js";
 import { ProofPool, type ProofPoolOptions } from "../pool/pool.js";
 import type { HotkeySigner } from "../pool/types.js";
+import { startBackendPair } from "./backends-start.js";
 
 /**
  * What differs between the networks a miner mines on: where heads, randomness and checkpoints come
@@ -44,6 +51,12 @@ export interface MiningWiringOptions {
   };
   /** The generation server, started on the first checkpoint. */
   generation: Omit<GenerationServerOptions, "logger">;
+  /**
+   * Proof GPUs that are generation GPUs too (GRAIL_PIPELINE_PROOF_COLOCATE=true): the server's memory
+   * fraction is lowered by the proof engine's need for the first checkpoint, and it starts before
+   * the proof workers. Absent when no proof GPU is a generation GPU.
+   */
+  colocation?: ProofColocation;
   /** The proof workers, started on the first checkpoint; entry points default to the built worker. */
   pool: Omit<ProofPoolOptions, "model" | "signer" | "entryPoints"> & { entryPoints?: WorkerEntryPoints };
   /** Wraps the generation server as the engine calls it (the miner counts calls for /healthz). */
@@ -86,30 +99,42 @@ export async function wireMining(options: MiningWiringOptions): Promise<MiningWi
   let generation: GenerationServer | null = null;
   let pool: ProofPool | null = null;
   let stopMonitor: (() => void) | null = null;
-  const startBackends: StartBackends = async ({ dir, window }): Promise<Backends> => {
-    const [gen, proofs] = await Promise.allSettled([
-      GenerationServer.start(dir, {
-        ...options.generation,
-        logger: logger.child({ component: "generation" }),
-      }),
-      ProofPool.start({
-        model: { modelDir: dir, checkpointWindow: window },
-        signer,
-        logger,
-        ...options.pool,
-        entryPoints,
-      }),
-    ]);
-    if (gen.status === "rejected" || proofs.status === "rejected") {
-      if (gen.status === "fulfilled") await gen.value.stop();
-      if (proofs.status === "fulfilled") await proofs.value.shutdown();
-      const reasons = [gen, proofs]
-        .filter((r): r is PromiseRejectedResult => r.status === "rejected")
-        .map((r) => (r.reason as Error).message);
-      throw new Error(reasons.join("; "));
+  const startGeneration = async (dir: string): Promise<GenerationServer> => {
+    const genLogger = logger.child({ component: "generation" });
+    let launch = options.generation.launch;
+    if (options.colocation && options.colocation.gpus.length > 0) {
+      const colocated = await colocatedLaunchOptions(launch, dir, options.colocation);
+      launch = colocated.launch;
+      genLogger.notice("memory fraction lowered for the proof workers beside generation", {
+        gpus: colocated.figures.gpus.join(","),
+        configured: colocated.figures.memFraction,
+        lowered: launch.memFraction,
+        proofWeightsBytes: colocated.figures.proofNeed.weightsBytes,
+        proofActivationBytes: colocated.figures.proofNeed.activationBytes,
+        gpuTotalBytes: colocated.figures.gpuTotalBytes,
+      });
     }
-    generation = gen.value;
-    pool = proofs.value;
+    return GenerationServer.start(dir, { ...options.generation, launch, logger: genLogger });
+  };
+  const startBackends: StartBackends = async ({ dir, window }): Promise<Backends> => {
+    const started = await startBackendPair(
+      {
+        generation: () => startGeneration(dir),
+        proofs: () =>
+          ProofPool.start({
+            model: { modelDir: dir, checkpointWindow: window },
+            signer,
+            logger,
+            ...options.pool,
+            entryPoints,
+          }),
+        stopGeneration: (server) => server.stop(),
+        stopProofs: (proofs) => proofs.shutdown(),
+      },
+      options.colocation && options.colocation.gpus.length > 0 ? "generation-first" : "together",
+    );
+    generation = started.generation;
+    pool = started.proofs;
     stopMonitor = monitorBackends(metrics, pool, generation.process);
     return {
       generation: options.trackGeneration ? options.trackGeneration(generation) : generation,

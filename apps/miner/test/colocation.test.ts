@@ -1,0 +1,78 @@
+import { loadConfig } from "@grail/config";
+import { describe, expect, it } from "vitest";
+import { ColocationUnavailableError, proofColocation } from "../src/colocation.js";
+import { gpuTotalMemoryBytes } from "../src/gpus.js";
+
+const MiB = 1024 ** 2;
+
+const cfg = loadConfig({
+  env: {
+    HOME: "/home/miner",
+    CUDA_VISIBLE_DEVICES: "4,5,6,7",
+    GRAIL_PIPELINE_VLLM_TP: "2",
+    GRAIL_PIPELINE_GENERATION_DP: "2",
+    GRAIL_PIPELINE_PROOF_GPU: "3",
+    GRAIL_PIPELINE_PROOF_COLOCATE: "true",
+  },
+  envFile: null,
+  cwd: "/srv/miner",
+  registerSecrets: false,
+});
+
+describe("proof workers beside generation, as the miner wires them", () => {
+  it("is nothing to wire when no proof GPU is a generation GPU", () => {
+    expect(proofColocation(cfg, [], undefined)).toBeNull();
+  });
+
+  it("is refused before connecting when no proof-memory report is available, naming the GPUs and the way out", () => {
+    let err: unknown;
+    try {
+      proofColocation(cfg, [3], undefined);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ColocationUnavailableError);
+    const message = (err as Error).message;
+    expect(message).toContain("GRAIL_PIPELINE_PROOF_COLOCATE=true runs proof GPU 3 beside generation");
+    expect(message).toContain("GRAIL_PIPELINE_PROOF_COLOCATE=false");
+  });
+
+  it("reads each co-located GPU's total under its physical id and hands the report through", async () => {
+    const asked: string[] = [];
+    const report = async () => ({ weightsBytes: 1, activationBytes: 2 });
+    const colocation = proofColocation(cfg, [3], report, async (physical) => {
+      asked.push(physical);
+      return 80 * 1024 * MiB;
+    });
+    expect(colocation?.gpus).toEqual([3]);
+    expect(colocation?.proofMemoryNeed).toBe(report);
+    expect(await colocation?.gpuTotalMemoryBytes(3)).toBe(80 * 1024 * MiB);
+    // Relative GPU 3 of CUDA_VISIBLE_DEVICES=4,5,6,7
+    expect(asked).toEqual(["7"]);
+  });
+});
+
+describe("a GPU's total memory from nvidia-smi", () => {
+  it("asks for memory.total of that GPU in MiB and converts it to bytes", async () => {
+    const calls: string[][] = [];
+    const total = await gpuTotalMemoryBytes("GPU-1a2b", async (args) => {
+      calls.push([...args]);
+      return "81559\n";
+    });
+    expect(total).toBe(81559 * MiB);
+    expect(calls).toEqual([["--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", "GPU-1a2b"]]);
+  });
+
+  it("refuses an answer that is not one whole number of MiB, and a failed query, naming the GPU", async () => {
+    for (const answer of ["", "N/A", "81559\n81559\n", "0", "80 GiB"]) {
+      await expect(gpuTotalMemoryBytes("3", async () => answer)).rejects.toThrow(
+        /nvidia-smi reported memory\.total .* for GPU 3/,
+      );
+    }
+    await expect(
+      gpuTotalMemoryBytes("3", async () => {
+        throw new Error("spawn nvidia-smi ENOENT");
+      }),
+    ).rejects.toThrow(/could not ask nvidia-smi for the total memory of GPU 3: spawn nvidia-smi ENOENT/);
+  });
+});
