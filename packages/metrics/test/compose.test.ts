@@ -116,6 +116,28 @@ describe("docker-compose.yml: the miner's GPU layout", () => {
     expect(() => checkGpuLayout(fourGpus.pipeline, 4)).toThrow(/out of range/);
   });
 
+  it("offers the recommended data-parallel layouts, which load over the defaults and pass the layout check", () => {
+    const text = readFileSync(path.join(dockerDir, "miner-8gpu.env"), "utf8");
+    const block = (heading: string) => {
+      const from = text.indexOf(`# ${heading}:`);
+      const to = text.indexOf("\n#\n", from);
+      return Object.fromEntries(
+        [...text.slice(from, to === -1 ? undefined : to).matchAll(/^# ([A-Z][A-Z0-9_]*)=(\S*)$/gm)].map(
+          (m) => [m[1] as string, m[2] as string],
+        ),
+      );
+    };
+    const eight = minerConfig({ ...env, ...block("Eight GPUs") });
+    expect(checkGpuLayout(eight.pipeline, 8).summary).toBe(
+      "visible GPUs 0..7; generation TP=2 × DP=4 on [0,1,2,3,4,5,6,7]; proof [7] beside generation",
+    );
+    const four = minerConfig({ ...env, ...block("Four GPUs") });
+    expect(checkGpuLayout(four.pipeline, 4).summary).toBe(
+      "visible GPUs 0..3; generation TP=2 × DP=2 on [0,1,2,3]; proof [3] beside generation",
+    );
+    expect(four.pipeline.groupsPerBatch).toBe(32);
+  });
+
   it("lets the operator's .env override the defaults and keeps container paths fixed", () => {
     const files = envFilesOf(miner);
     expect(files.at(-1)).toBe(OPERATOR_ENV);
