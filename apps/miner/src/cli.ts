@@ -142,7 +142,7 @@ async function report(
   } catch (err) {
     if (!(err instanceof ProtocolViolationError)) throw err;
     stderr.write(`${err.message}\n`);
-    log.error("GPU layout rejected", { details: err.details });
+    log.error("GPU layout rejected", { details: err.context });
     return { code: EXIT_CONFIG, layout };
   }
   const hotkey = walletEnv ? await checkHotkey(cfg, walletEnv) : null;

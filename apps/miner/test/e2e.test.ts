@@ -12,6 +12,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import {
   ensureCredentialsCommitted,
@@ -72,8 +73,6 @@ const KEYS = {
   trainerRead: { id: "TRAINREAD01", secret: "trainer-read-secret-001" },
   trainerWrite: { id: "TRAINWRIT01", secret: "trainer-write-secret-01" },
 };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function freePort(): Promise<number> {
   const server = createServer();

@@ -1,8 +1,8 @@
 import { ApiPromise, WsProvider } from "@polkadot/api";
+import { type CallPolicy, callWithRetry, DEFAULT_CALL_POLICY, withTimeout } from "./call-policy.js";
 import { BlockNotFoundError, ChainConnectionError } from "./errors.js";
 import { SUBTENSOR_SIGNED_EXTENSIONS } from "./extensions.js";
 import { type ChainLogger, silentLogger } from "./logger.js";
-import { type CallPolicy, callWithRetry, DEFAULT_CALL_POLICY, withTimeout } from "./retry.js";
 
 export interface ReconnectPolicy {
   /** First wait after the socket drops. */

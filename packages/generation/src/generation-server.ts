@@ -1,12 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { isRecord } from "./batching.js";
+import { isRecord, type RequestRetryPolicy } from "./batching.js";
 import { GenerationConfigError, StaleWeightsError, WeightSyncError } from "./errors.js";
 import { ReadWriteGate } from "./gate.js";
 import { httpJson, httpText } from "./http.js";
 import type { ServerLaunchOptions } from "./launch-options.js";
 import { type Logger, silentLogger } from "./logger.js";
-import type { RetryOptions } from "./retry.js";
 import { SglangClient } from "./sglang/client.js";
 import { sglangLaunchSpec } from "./sglang/launch.js";
 import { ProcessSupervisor, type SupervisorOptions } from "./supervisor.js";
@@ -24,7 +23,7 @@ export interface GenerationServerOptions {
     promptsPerRequest: number;
     maxConcurrentRequests: number;
     requestTimeoutMs?: number;
-    retry?: RetryOptions;
+    retry?: RequestRetryPolicy;
   };
   /** vLLM: where the `vllm_active` symlink lives (GRAIL_PIPELINE_SYMLINK_DIR); default the checkpoint's parent. */
   symlinkDir?: string | null;

@@ -1,4 +1,9 @@
-export { BatchedGenerator, type BatchingOptions, type RawOutput } from "./batching.js";
+export {
+  BatchedGenerator,
+  type BatchingOptions,
+  type RawOutput,
+  type RequestRetryPolicy,
+} from "./batching.js";
 export * from "./errors.js";
 export { ReadWriteGate } from "./gate.js";
 export * from "./generation-server.js";
@@ -11,7 +16,6 @@ export * from "./native/logits-model.js";
 export * from "./native/sampler.js";
 export * from "./native/server.js";
 export { freePort } from "./net.js";
-export { type RetryOptions, withRetries } from "./retry.js";
 export * from "./sampling-policy.js";
 export * from "./sglang/client.js";
 export * from "./sglang/launch.js";

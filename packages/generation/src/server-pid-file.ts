@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "./logger.js";
-import { sleep } from "./retry.js";
 
 /**
  * Set in the environment of every server process the supervisor starts (inherited by the server's

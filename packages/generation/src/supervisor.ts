@@ -5,11 +5,11 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { ServerCrashedError, ServerStartError } from "./errors.js";
 import { httpProbe } from "./http.js";
 import { type Logger, silentLogger } from "./logger.js";
-import { sleep } from "./retry.js";
 import { newServerToken, SERVER_ID_ENV, ServerPidFile } from "./server-pid-file.js";
 
 /** The guard in front of every server (built; from src/ under a test runner as from dist/). */

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
 import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
+import { mulberry32 } from "@grail/util";
 
 /** A batch to prove: rollouts in groups of `groupSize` (the last group may be smaller). */
 export interface DebugBatch {
@@ -73,17 +74,6 @@ export function writeBatchFile(path: string, batch: DebugBatch): void {
     rollouts: batch.rollouts,
   };
   writeFileSync(path, `${JSON.stringify(file)}\n`);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface SyntheticOptions {

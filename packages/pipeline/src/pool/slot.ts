@@ -274,7 +274,7 @@ export class WorkerSlot {
       if (this.state === "ready") return "restarted";
       if (this.state === "disabled" || this.state === "closed") return "unavailable";
       if (this.starting) await this.starting.catch(() => undefined);
-      else await new Promise((r) => setTimeout(r, 20));
+      else await sleep(20);
     }
   }
 
