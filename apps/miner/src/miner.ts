@@ -29,7 +29,7 @@ import {
   type WindowSink,
   wireMining,
 } from "@grail/pipeline";
-import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
+import { GrailError, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients } from "@grail/storage";
 import { miningChain, randomnessSource } from "./adapters.js";
 import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
@@ -79,12 +79,12 @@ export interface StartedParts {
   backends: () => { generation: GenerationServer; pool: ProofPool } | null;
 }
 
-class StartupError extends Error {
+class StartupError extends GrailError {
   constructor(
     message: string,
     readonly exitCode: number,
   ) {
-    super(message);
+    super(message, { exitCode });
   }
 }
 

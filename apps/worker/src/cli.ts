@@ -19,7 +19,7 @@ import {
   workerEntryPoints,
   writeBatchFile,
 } from "@grail/proof-worker";
-import { bytesToHex, commitBinding, LAYER_INDEX, PROOF_BATCH_SIZE } from "@grail/protocol";
+import { bytesToHex, commitBinding, GrailError, LAYER_INDEX, PROOF_BATCH_SIZE } from "@grail/protocol";
 
 export const USAGE = `Usage: pnpm worker --gpu N [options]
 
@@ -67,7 +67,7 @@ export interface CliReport {
   ok: boolean;
 }
 
-class UsageError extends Error {}
+class UsageError extends GrailError {}
 
 function intFlag(v: string | undefined, name: string, fallback: number, min = 0): number {
   if (v === undefined) return fallback;

@@ -1,12 +1,7 @@
-/** Base class of every error this package throws; `details` carries machine-readable context. */
-export class EnvironmentError extends Error {
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.details = details;
-  }
-}
+import { GrailError } from "@grail/protocol";
+
+/** Base class of every error this package throws; `context` carries machine-readable context. */
+export class EnvironmentError extends GrailError {}
 
 export class UnknownEnvironmentError extends EnvironmentError {
   constructor(envId: string, known: readonly string[]) {
@@ -58,11 +53,11 @@ export class DatasetFetchError extends EnvironmentError {
 }
 
 export class SandboxUnavailableError extends EnvironmentError {
-  constructor(problem: string, details: Record<string, unknown> = {}) {
+  constructor(problem: string, context: Record<string, unknown> = {}) {
     super(
       `the Python sandbox cannot run (${problem}); install python3 (>= 3.11) or set GRAIL_PYTHON ` +
         "to an interpreter, code environments cannot be scored without it",
-      details,
+      context,
     );
   }
 }

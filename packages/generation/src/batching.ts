@@ -1,6 +1,11 @@
 import { backoffSchedule, RetryFailure, retry } from "@grail/util";
 import PQueue from "p-queue";
-import { GenerationConfigError, GenerationRequestError, ResponseShapeError } from "./errors.js";
+import {
+  GenerationConfigError,
+  GenerationError,
+  GenerationRequestError,
+  ResponseShapeError,
+} from "./errors.js";
 import { HttpBodyError, HttpStatusError } from "./http.js";
 import type { Logger } from "./logger.js";
 import { effectiveMaxNewTokens, fitsContext, validateSamplingPolicy } from "./sampling-policy.js";
@@ -52,7 +57,7 @@ export function validateBatchingOptions(o: BatchingOptions): void {
 }
 
 /** A finish reason that says the server gave up on the request; the attempt is repeated. */
-export class AbortedOutputError extends Error {}
+export class AbortedOutputError extends GenerationError {}
 
 function isFatal(error: unknown): boolean {
   if (error instanceof ResponseShapeError || error instanceof HttpBodyError) return true;

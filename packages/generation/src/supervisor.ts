@@ -301,7 +301,7 @@ export class ProcessSupervisor extends EventEmitter {
       if (running.hasExited) {
         const { code, signal } = await running.exited;
         throw new ServerStartError(
-          `${this.o.name} server exited (code ${code}, signal ${signal}) before it became healthy; see its log lines in details.tail`,
+          `${this.o.name} server exited (code ${code}, signal ${signal}) before it became healthy; see its log lines in context.tail`,
           { code, signal, command: running.spec.command, tail: [...this.recentLines] },
         );
       }

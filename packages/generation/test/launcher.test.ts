@@ -360,7 +360,7 @@ describe("supervised native server (real child process)", () => {
       options("sglang", [process.execPath, nativeCliPath]),
     ).catch((e: unknown) => e);
     expect((error as Error).name).toBe("ServerStartError");
-    expect(JSON.stringify((error as { details: unknown }).details)).toMatch(
+    expect(JSON.stringify((error as { context: unknown }).context)).toMatch(
       /neither grail-bigram.json nor a transformer checkpoint/,
     );
   });

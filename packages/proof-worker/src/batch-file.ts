@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, join } from "node:path";
-import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
+import { GrailError, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { mulberry32 } from "@grail/util";
 
 /** A batch to prove: rollouts in groups of `groupSize` (the last group may be smaller). */
@@ -20,13 +20,12 @@ export interface BatchFile {
   rollouts: { tokens: number[]; promptLen: number }[];
 }
 
-export class BatchFileError extends Error {
+export class BatchFileError extends GrailError {
   constructor(
     readonly path: string,
     message: string,
   ) {
-    super(`${path}: ${message}`);
-    this.name = "BatchFileError";
+    super(`${path}: ${message}`, { path });
   }
 }
 
