@@ -1,8 +1,8 @@
+import { type BasicLogger, silentLogger } from "@grail/log";
 import { ApiPromise, WsProvider } from "@polkadot/api";
 import { type CallPolicy, callWithRetry, DEFAULT_CALL_POLICY, withTimeout } from "./call-policy.js";
 import { BlockNotFoundError, ChainConnectionError } from "./errors.js";
 import { SUBTENSOR_SIGNED_EXTENSIONS } from "./extensions.js";
-import { type ChainLogger, silentLogger } from "./logger.js";
 
 export interface ReconnectPolicy {
   /** First wait after the socket drops. */
@@ -27,7 +27,7 @@ export interface SubtensorClientOptions {
   readonly staleAfterMs?: number;
   /** Calls that exhausted their retries in a row before the connection is rebuilt (default 2). */
   readonly rebuildAfterFailures?: number;
-  readonly logger?: ChainLogger;
+  readonly logger?: BasicLogger;
 }
 
 export interface HeadInfo {
@@ -58,7 +58,7 @@ export class SubtensorClient {
   readonly #connectTimeoutMs: number;
   readonly #staleAfterMs: number;
   readonly #rebuildAfterFailures: number;
-  readonly #logger: ChainLogger;
+  readonly #logger: BasicLogger;
   readonly #hashCache = new Map<number, string>();
   readonly #headListeners = new Set<(head: HeadInfo) => void>();
   #connection: Connection;

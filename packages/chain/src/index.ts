@@ -8,7 +8,6 @@ export * from "./drand.js";
 export * from "./endpoint.js";
 export * from "./errors.js";
 export * from "./extensions.js";
-export * from "./logger.js";
 export * from "./neurons.js";
 export * from "./runtime.js";
 export * from "./startup.js";

@@ -1,3 +1,4 @@
+import type { BasicLogger } from "@grail/log";
 import { backoffSchedule, RetryFailure, retry } from "@grail/util";
 import PQueue from "p-queue";
 import {
@@ -7,7 +8,6 @@ import {
   ResponseShapeError,
 } from "./errors.js";
 import { HttpBodyError, HttpStatusError } from "./http.js";
-import type { Logger } from "./logger.js";
 import { effectiveMaxNewTokens, fitsContext, validateSamplingPolicy } from "./sampling-policy.js";
 import type { Completion, FinishReason, SamplingPolicy } from "./types.js";
 
@@ -36,7 +36,7 @@ export interface BatchingOptions {
   /** HTTP requests in flight at once. */
   maxConcurrentRequests: number;
   retry: RequestRetryPolicy;
-  logger: Logger;
+  logger: BasicLogger;
   /** Awaited before every attempt (e.g. wait out a server restart). */
   beforeAttempt?: () => Promise<void>;
 }

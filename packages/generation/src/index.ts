@@ -10,7 +10,6 @@ export * from "./generation-server.js";
 export { HttpStatusError } from "./http.js";
 export * from "./launch-options.js";
 export * from "./launch-settings.js";
-export * from "./logger.js";
 export * from "./native/engine.js";
 export * from "./native/logits-model.js";
 export * from "./native/sampler.js";

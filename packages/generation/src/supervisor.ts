@@ -7,9 +7,9 @@ import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { type BasicLogger, silentLogger } from "@grail/log";
 import { ServerCrashedError, ServerStartError } from "./errors.js";
 import { httpProbe } from "./http.js";
-import { type Logger, silentLogger } from "./logger.js";
 import { newServerToken, SERVER_ID_ENV, ServerPidFile } from "./server-pid-file.js";
 
 /** The guard in front of every server (built; from src/ under a test runner as from dist/). */
@@ -51,7 +51,7 @@ export interface SupervisorOptions {
    * an earlier, dead miner left running there, before it launches its own.
    */
   pidFile?: string;
-  logger?: Logger;
+  logger?: BasicLogger;
   /** Server log lines kept for error reports. */
   keepLogLines?: number;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { consoleLogger } from "../logger.js";
+import { createLogger } from "@grail/log";
 import { loadLogitsModel } from "./logits-model.js";
 import { NativeGenerationServer } from "./server.js";
 
@@ -36,7 +36,14 @@ async function main(): Promise<void> {
     const v = values[name];
     return typeof v === "string" ? v : undefined;
   };
-  const log = consoleLogger("[native] ");
+  // Human lines on stderr at every level: the supervisor keeps them as the server's log tail.
+  const log = createLogger({
+    verbosity: 2,
+    json: false,
+    colour: false,
+    stream: process.stderr,
+    fields: { server: "native" },
+  });
   const ignored = (tokens ?? [])
     .filter((t) => t.kind === "option" && !(STRING_FLAGS as readonly string[]).includes(t.name))
     .map((t) => (t.kind === "option" ? `--${t.name}` : ""));

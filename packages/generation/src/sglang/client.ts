@@ -1,3 +1,4 @@
+import { type BasicLogger, silentLogger } from "@grail/log";
 import {
   AbortedOutputError,
   BatchedGenerator,
@@ -8,7 +9,6 @@ import {
 } from "../batching.js";
 import { ResponseShapeError } from "../errors.js";
 import { httpJson } from "../http.js";
-import { type Logger, silentLogger } from "../logger.js";
 import type { Completion, FinishReason, GenerationClient, SamplingPolicy } from "../types.js";
 
 export interface SglangClientOptions {
@@ -25,7 +25,7 @@ export interface SglangClientOptions {
   /** Default: 3 attempts, 1 s then 2 s apart (spec §4.3). */
   retry?: RequestRetryPolicy;
   beforeAttempt?: () => Promise<void>;
-  logger?: Logger;
+  logger?: BasicLogger;
 }
 
 export const DEFAULT_RETRY: RequestRetryPolicy = { attempts: 3, backoffMs: [1_000, 2_000] };

@@ -1,3 +1,4 @@
+import { type BasicLogger, silentLogger } from "@grail/log";
 import {
   BatchedGenerator,
   isRecord,
@@ -7,7 +8,6 @@ import {
 } from "../batching.js";
 import { ResponseShapeError } from "../errors.js";
 import { httpJson } from "../http.js";
-import { type Logger, silentLogger } from "../logger.js";
 import { DEFAULT_RETRY } from "../sglang/client.js";
 import type { Completion, FinishReason, GenerationClient, SamplingPolicy } from "../types.js";
 
@@ -22,7 +22,7 @@ export interface VllmClientOptions {
   requestTimeoutMs?: number;
   retry?: RequestRetryPolicy;
   beforeAttempt?: () => Promise<void>;
-  logger?: Logger;
+  logger?: BasicLogger;
 }
 
 const TOKEN_ID_TEXT = /^(?:token_id:)?(\d+)$/;
