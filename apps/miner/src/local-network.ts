@@ -5,7 +5,13 @@ import { devnetHotkey, devnetValidator, localMiningParts, seedBlockTime, startDe
 import type { Logger } from "@grail/log";
 import { MiningEngine, type WindowReport } from "@grail/pipeline";
 import { formatReport, verdictLine } from "@grail/validator";
-import { attachOperatorControls, EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./miner.js";
+import {
+  attachOperatorControls,
+  EXIT_FAILURE,
+  EXIT_OK,
+  type MinerOverrides,
+  proofPoolSettings,
+} from "./miner.js";
 
 const BANNER = [
   "================================================================================",
@@ -65,6 +71,7 @@ export async function runLocalNetwork(
       chain: cfg.chain.devnetChain,
       ...(cfg.chain.devnetChainSpec ? { chainSpec: cfg.chain.devnetChainSpec } : {}),
       minerHotkeys: [signer.ss58],
+      datasetCacheDir: cfg.paths.cacheDir,
       ...(overrides.datasets ? { datasets: overrides.datasets } : {}),
       log: (message, fields) => log.info(message, { component: "devnet", ...fields }),
     });
@@ -83,20 +90,28 @@ export async function runLocalNetwork(
       signer,
       logger: log,
       workDir: path.join(root, "miner"),
+      python: cfg.pipeline.python,
       settings: {
         groupsPerBatch: cfg.pipeline.groupsPerBatch,
         safetyBlocks: cfg.pipeline.safetyBlocks,
         ...overrides.engine,
       },
       // PROOF_SUBPROCESS picks worker processes here as on a real network (default: one thread).
-      pool: { ...(cfg.pipeline.proofSubprocess ? { topology: "subprocess" } : {}), ...overrides.pool },
+      pool: {
+        ...(cfg.pipeline.proofSubprocess ? { topology: "subprocess" } : {}),
+        ...proofPoolSettings(cfg),
+        ...overrides.pool,
+      },
     });
     cleanups.push(() => parts.close());
     const engine = new MiningEngine(parts.deps);
     seedBlockTime(engine.budget, blockTimeMs);
 
     // One validator, one window at a time, beside the miner (which stops once the last window is in).
-    const checker = devnetValidator(devnet, { cacheRoot: path.join(root, "validator") });
+    const checker = devnetValidator(devnet, {
+      cacheRoot: path.join(root, "validator"),
+      python: cfg.pipeline.python,
+    });
     cleanups.push(() => checker.close());
     let verdicts = 0;
     let queue: Promise<void> = Promise.resolve();

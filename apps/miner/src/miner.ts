@@ -79,6 +79,14 @@ export interface StartedParts {
   backends: () => { generation: GenerationServer; pool: ProofPool } | null;
 }
 
+/** Proof-pool options the settings decide: the torch workers' interpreter and the engine's switches. */
+export function proofPoolSettings(cfg: MinerConfig): Pick<ProofPoolOptions, "pythonPath" | "engineOptions"> {
+  return {
+    pythonPath: cfg.pipeline.python,
+    engineOptions: { profile: cfg.pipeline.engineProfile, sharePrompts: cfg.pipeline.engineSharePrompts },
+  };
+}
+
 class StartupError extends GrailError {
   constructor(
     message: string,
@@ -233,7 +241,8 @@ async function mine(
       logger: log,
       initial: startup.trainer?.bucket ?? null,
     }),
-    datasets: overrides.datasets ?? new DatasetStore(new CacheDirectorySource()),
+    datasets: overrides.datasets ?? new DatasetStore(new CacheDirectorySource(cfg.paths.cacheDir)),
+    python: pipeline.python,
     upload: { writer, spoolDir: cfg.paths.spoolDir },
     generation: {
       backend: pipeline.backend,
@@ -261,6 +270,7 @@ async function mine(
       engineByGpu: Object.fromEntries(proofGpus.map((g) => [g, proofEngineFor(pipeline.proofEngine, g)])),
       cudaVisibleDevices: pipeline.cudaVisibleDevices === null ? null : pipeline.cudaVisibleDevices.join(","),
       verbosity: cfg.logging.verbosity,
+      ...proofPoolSettings(cfg),
       ...overrides.pool,
     },
     trackGeneration: (port) => generationCalls.track(port),

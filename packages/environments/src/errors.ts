@@ -27,7 +27,7 @@ export class DatasetMissingError extends EnvironmentError {
   constructor(envId: string, path: string) {
     super(
       `dataset files for "${envId}" are not cached at ${path}; run \`pnpm datasets:fetch\` ` +
-        "(needs internet once) or point GRAIL_DATA_DIR at a cache that has them",
+        "(needs internet once) or set GRAIL_CACHE_DIR to a cache root whose datasets/ has them",
       { envId, path },
     );
   }

@@ -1,5 +1,4 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { basename, join } from "node:path";
 import { GrailError, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { mulberry32 } from "@grail/util";
@@ -123,12 +122,6 @@ export function newestCachedCheckpoint(cacheDir: string): { dir: string; window:
     if (!best || window > best.window) best = { dir, window };
   }
   return best;
-}
-
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const v = env.GRAIL_CACHE_DIR;
-  if (!v) return join(homedir(), ".cache", "grail");
-  return v.startsWith("~/") ? join(homedir(), v.slice(2)) : v;
 }
 
 /** model_name from the checkpoint's metadata.json, else the directory name. */

@@ -46,7 +46,7 @@ Trainer's checkpoint (default: the bucket UID 0 committed on chain):
 Object store:
   --endpoint URL            S3 endpoint instead of https://<account>.r2.cloudflarestorage.com (R2_ENDPOINT_URL)
   --force-path-style        path-style addressing (local S3 servers)
-  --cache DIR               checkpoint cache (default <GRAIL_CACHE_DIR or ~/.cache/grail-ts>/validator)
+  --cache DIR               checkpoint cache (default <GRAIL_CACHE_DIR or ~/.cache/grail>/validator)
 Checks:
   --groups all|validator|G,G,…   rollouts given the per-rollout checks (default all)
   --distribution all|sampled|off P9 scope: one forward pass per completion token (default sampled)
@@ -155,10 +155,11 @@ async function localCheckpoint(dir: string, window: number): Promise<ValidatorCh
 
 async function chooseDatasets(
   choice: "cache" | "bundled" | undefined,
+  cacheRoot: string,
   log: (line: string) => void,
 ): Promise<DatasetStore> {
   if (choice === "bundled") return bundledDatasetStore();
-  const cached = new DatasetStore(new CacheDirectorySource());
+  const cached = new DatasetStore(new CacheDirectorySource(cacheRoot));
   if (choice === "cache") return cached;
   try {
     await createEnvironment("gsm8k", { split: "train" }, { datasets: cached }).size();
@@ -236,9 +237,9 @@ export async function runValidateCli(argv: readonly string[], io: ValidateIo): P
       region: io.env.R2_REGION ?? "us-east-1",
       forcePathStyle,
     };
-    const cacheRoot =
-      flags.cache ??
-      path.join(io.env.GRAIL_CACHE_DIR ?? path.join(homedir(), ".cache", "grail-ts"), "validator");
+    // The miner's cache root: its datasets/ and, by default, the validator's checkpoints.
+    const minerCacheRoot = io.env.GRAIL_CACHE_DIR ?? path.join(homedir(), ".cache", "grail");
+    const cacheRoot = flags.cache ?? path.join(minerCacheRoot, "validator");
 
     let minerBucket = bucketFromFlags(flags, "miner");
     let trainerBucket = bucketFromFlags(flags, "trainer");
@@ -325,9 +326,12 @@ export async function runValidateCli(argv: readonly string[], io: ValidateIo): P
 
     const datasets = await chooseDatasets(
       oneOf("datasets", flags.datasets, ["cache", "bundled"] as const),
+      minerCacheRoot,
       log,
     );
-    const environments = new MiningEnvironments(datasets);
+    const environments = new MiningEnvironments(datasets, {
+      ...(io.env.GRAIL_PYTHON ? { python: io.env.GRAIL_PYTHON } : {}),
+    });
     cleanups.push(() => environments.close());
     const validator = new LocalValidator({
       chain,

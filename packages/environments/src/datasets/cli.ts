@@ -1,16 +1,15 @@
 import { parseArgs } from "node:util";
 import { EnvironmentError } from "../errors.js";
-import { defaultDataDir } from "./cache.js";
 import { DATASET_IDS, DATASETS, type DatasetId } from "./catalog.js";
 import { DEFAULT_HUB_URL, fetchDatasets } from "./fetch.js";
 
 const USAGE = `Usage: datasets:fetch [options]
 
 Downloads the MBPP, HumanEval, GSM8K and MATH parquet files at pinned hub commits and writes the
-verified JSONL cache the miner reads ($GRAIL_DATA_DIR/datasets, default ~/.cache/grail-ts).
+verified JSONL cache the miner reads (<GRAIL_CACHE_DIR>/datasets, default ~/.cache/grail/datasets).
 
 Options:
-  --data-dir DIR            cache root (default: $GRAIL_DATA_DIR or ~/.cache/grail-ts)
+  --data-dir DIR            cache root (default: the miner's GRAIL_CACHE_DIR from .env or the environment)
   --only LIST               comma-separated subset of: ${DATASET_IDS.join(", ")}
   --revision ID=REV         fetch another commit or branch of one dataset (repeatable)
   --hub URL                 hub base URL (default ${DEFAULT_HUB_URL})
@@ -22,10 +21,16 @@ export interface CliIo {
   err(line: string): void;
 }
 
+export interface DatasetsFetchDefaults {
+  /** The cache root when --data-dir is not given (the miner's configured cache dir); may throw. */
+  readonly defaultDataDir?: () => string;
+}
+
 /** `pnpm datasets:fetch`; returns the process exit code. */
 export async function runDatasetsFetchCli(
   argv: readonly string[],
   io: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) },
+  defaults: DatasetsFetchDefaults = {},
 ): Promise<number> {
   let values: ReturnType<typeof parse>["values"];
   try {
@@ -53,7 +58,19 @@ export async function runDatasetsFetchCli(
     }
     revisions[id as DatasetId] = rev;
   }
-  const dataDir = values["data-dir"] ?? defaultDataDir();
+  let dataDir = values["data-dir"];
+  if (dataDir === undefined) {
+    try {
+      dataDir = defaults.defaultDataDir?.();
+    } catch (e) {
+      io.err(`${(e as Error).message}\n\nfix the configuration or pass --data-dir DIR`);
+      return 2;
+    }
+  }
+  if (dataDir === undefined) {
+    io.err(`no cache root: pass --data-dir DIR\n\n${USAGE}`);
+    return 2;
+  }
   try {
     const fetched = await fetchDatasets({
       dataDir,

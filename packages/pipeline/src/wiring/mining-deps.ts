@@ -35,6 +35,8 @@ export interface MiningWiringOptions {
   checkpoints: CheckpointSource;
   /** Problem sets behind the environments (create_env). */
   datasets: DatasetStore;
+  /** Interpreter of the code sandbox and the sympy judge (the miner passes GRAIL_PYTHON). */
+  python?: string;
   /** The miner's bucket: sealed window files are spooled under `spoolDir`, then uploaded. */
   upload: {
     writer: ObjectStoreClient;
@@ -81,7 +83,7 @@ export async function wireMining(options: MiningWiringOptions): Promise<MiningWi
     uploader: new WindowUploader({ writer: options.upload.writer, spoolDir: options.upload.spoolDir }),
     logger: logger.child({ component: "upload" }),
   });
-  const environments = new MiningEnvironments(options.datasets);
+  const environments = new MiningEnvironments(options.datasets, { python: options.python });
 
   let generation: GenerationServer | null = null;
   let pool: ProofPool | null = null;
