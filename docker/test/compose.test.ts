@@ -10,7 +10,7 @@ import { parse } from "yaml";
  * The compose file's default GPU layout goes through the same configuration loading and layout
  * check the miner runs at start, with the eight GPUs the file is written for.
  */
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dockerDir = path.join(repoRoot, "docker");
 const composeFile = path.join(dockerDir, "docker-compose.yml");
 const compose = parse(readFileSync(composeFile, "utf8"));
