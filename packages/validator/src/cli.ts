@@ -18,7 +18,7 @@ import {
 import { MiningEnvironments } from "@grail/pipeline";
 import { TRAINER_UID, WINDOW_LENGTH } from "@grail/protocol";
 import { CheckpointStore, ObjectStoreClient, parseCheckpointMetadata } from "@grail/storage";
-import { ValidatorSetupError } from "./errors.js";
+import { ValidatorError, ValidatorSetupError } from "./errors.js";
 import type { DistributionScope, RolloutSelection, WindowFileInput } from "./input.js";
 import { LocalValidator, type ValidatorChain, type ValidatorCheckpoints } from "./local-validator.js";
 import { formatReport } from "./report.js";
@@ -63,7 +63,7 @@ export interface ValidateIo {
   readonly env: NodeJS.ProcessEnv;
 }
 
-class UsageError extends Error {}
+class UsageError extends ValidatorError {}
 
 const STRING_OPTIONS = [
   "window",
