@@ -24,8 +24,8 @@ export interface LocalMiningOptions {
   pool?: Partial<ProofPoolOptions>;
   /** "thread" (default, as the miner) or "inline". */
   fileWriter?: "thread" | "inline";
-  /** Interpreter of the code sandbox and the MATH judge (the miner passes GRAIL_PYTHON). */
-  python?: string;
+  /** Interpreter of the code sandbox and the MATH judge (the miner's GRAIL_PYTHON setting). */
+  python: string;
 }
 
 export interface LocalMiningParts extends MiningWiring {
@@ -115,8 +115,8 @@ export interface DevnetValidatorOptions {
   threads?: number;
   distribution?: DistributionScope;
   progress?: (message: string) => void;
-  /** Interpreter of the validator's code sandbox and MATH judge. */
-  python?: string;
+  /** Interpreter of the validator's code sandbox and MATH judge (the GRAIL_PYTHON setting). */
+  python: string;
 }
 
 /**

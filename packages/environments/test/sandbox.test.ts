@@ -11,6 +11,7 @@ import {
   scoreCode,
   THINKING_CONFIGS,
 } from "../src/index.js";
+import { TEST_PYTHON } from "./python.js";
 import { ESCAPE } from "./sandbox-escape.js";
 
 const FIXTURES = resolve(import.meta.dirname, "fixtures");
@@ -30,7 +31,7 @@ function childrenOf(pid: number): number[] {
 }
 
 describe("execution semantics of the validator's pool (spec §6.2)", () => {
-  const sandbox = new CodeSandbox({ workers: 2 });
+  const sandbox = new CodeSandbox({ python: TEST_PYTHON, workers: 2 });
   const store = new DatasetStore(new CacheDirectorySource(FIXTURES, { requireCatalogCounts: false }));
   beforeAll(() => sandbox.start());
   afterAll(() => sandbox.close());
@@ -44,7 +45,7 @@ describe("execution semantics of the validator's pool (spec §6.2)", () => {
     if (process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")) {
       expect(iso.seccomp).toBe(true);
     }
-    expect(iso.python).toBe(resolvePythonRuntime().version);
+    expect(iso.python).toBe(resolvePythonRuntime(TEST_PYTHON).version);
   });
 
   it("HumanEval FixtureEval/0: the prompt's typing import fails every test (0.3), without it 1.0", async () => {
@@ -160,7 +161,7 @@ describe("execution semantics of the validator's pool (spec §6.2)", () => {
 
 describe("recycling after the reuse limit (spec §6.2: 50 jobs)", () => {
   it("replaces a worker after maxJobsPerWorker jobs", async () => {
-    const sandbox = new CodeSandbox({ workers: 1, maxJobsPerWorker: 2 });
+    const sandbox = new CodeSandbox({ python: TEST_PYTHON, workers: 1, maxJobsPerWorker: 2 });
     try {
       await sandbox.start();
       const [first] = sandbox.workerPids;
@@ -178,6 +179,7 @@ describe("recycling after the reuse limit (spec §6.2: 50 jobs)", () => {
 
 describe("hostile code ends as a failed test and leaves the miner unharmed", () => {
   const sandbox = new CodeSandbox({
+    python: TEST_PYTHON,
     workers: 2,
     testTimeoutSeconds: 1,
     jobSlackSeconds: 2,

@@ -50,7 +50,8 @@ export interface CodeSandboxOptions {
   readonly fileSizeBytes?: number;
   readonly network?: "auto" | "namespace" | "none";
   readonly seccomp?: boolean;
-  readonly python?: string;
+  /** The interpreter the workers run (the miner's GRAIL_PYTHON setting, >= 3.11). */
+  readonly python: string;
 }
 
 /**
@@ -64,7 +65,7 @@ export class CodeSandbox {
   private readonly attempts: number;
   private startPromise: Promise<IsolationReport> | null = null;
 
-  constructor(opts: CodeSandboxOptions = {}) {
+  constructor(opts: CodeSandboxOptions) {
     this.testTimeoutSeconds = opts.testTimeoutSeconds ?? 5;
     this.slackSeconds = opts.jobSlackSeconds ?? 30;
     this.attempts = opts.attempts ?? 3;
@@ -80,7 +81,7 @@ export class CodeSandbox {
         seccomp: opts.seccomp ?? true,
       },
       network: opts.network ?? "auto",
-      ...(opts.python !== undefined ? { python: opts.python } : {}),
+      python: opts.python,
       startupTimeoutMs: 30_000,
     });
   }

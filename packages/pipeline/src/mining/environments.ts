@@ -9,8 +9,8 @@ import {
 import type { EnvironmentFactory, MiningEnvironment } from "./ports.js";
 
 export interface MiningEnvironmentsOptions {
-  /** Interpreter of the code sandbox and the sympy judge (the miner passes GRAIL_PYTHON). */
-  readonly python?: string;
+  /** Interpreter of the code sandbox and the sympy judge (the miner's GRAIL_PYTHON setting). */
+  readonly python: string;
 }
 
 /**
@@ -21,11 +21,11 @@ export interface MiningEnvironmentsOptions {
 export class MiningEnvironments {
   private sandbox: CodeSandbox | null = null;
   private judge: SymbolicJudge | null = null;
-  private readonly python: string | undefined;
+  private readonly python: string;
 
   constructor(
     private readonly datasets: DatasetStore,
-    options: MiningEnvironmentsOptions = {},
+    options: MiningEnvironmentsOptions,
   ) {
     this.python = options.python;
   }

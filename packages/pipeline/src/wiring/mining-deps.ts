@@ -35,8 +35,8 @@ export interface MiningWiringOptions {
   checkpoints: CheckpointSource;
   /** Problem sets behind the environments (create_env). */
   datasets: DatasetStore;
-  /** Interpreter of the code sandbox and the sympy judge (the miner passes GRAIL_PYTHON). */
-  python?: string;
+  /** Interpreter of the code sandbox and the sympy judge (the miner's GRAIL_PYTHON setting). */
+  python: string;
   /** The miner's bucket: sealed window files are spooled under `spoolDir`, then uploaded. */
   upload: {
     writer: ObjectStoreClient;
