@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CacheDirectorySource,
@@ -210,7 +211,7 @@ describe("hostile code ends as a failed test and leaves the miner unharmed", () 
     expect(after.status).toBe("all_passed");
     // The replacement starts when the killed worker's exit is observed.
     for (let i = 0; i < 100 && !sandbox.workerPids.some((p) => !before.includes(p)); i++) {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     expect(sandbox.workerPids.some((p) => !before.includes(p))).toBe(true);
   });
