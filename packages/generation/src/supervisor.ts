@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type BasicLogger, silentLogger } from "@grail/log";
+import { backoffSchedule } from "@grail/util";
 import { ServerCrashedError, ServerStartError } from "./errors.js";
 import { httpProbe } from "./http.js";
 import { newServerToken, SERVER_ID_ENV, ServerPidFile } from "./server-pid-file.js";
@@ -344,7 +345,7 @@ export class ProcessSupervisor extends EventEmitter {
       return;
     }
     const attempt = this.restartTimes.length + 1;
-    const delay = this.o.restartBackoffMs[Math.min(attempt - 1, this.o.restartBackoffMs.length - 1)] ?? 0;
+    const delay = backoffSchedule(this.o.restartBackoffMs)(attempt, null);
     this.restartTimes.push(now);
     this.stateValue = "restarting";
     this.emit("restarting", attempt, delay);
