@@ -92,8 +92,9 @@ export async function runMiner(
       log.notice("configuration checked; stopping");
       return EXIT_OK;
     }
-    if (cfg.chain.embeddedDevnet) return await runLocalNetwork(cfg, log, io.stdout, overrides);
-    return await runMining(cfg, checked.layout, log, overrides);
+    // The hotkey's password variable (BT_PW_*) is read from the environment the miner was started with.
+    if (cfg.chain.embeddedDevnet) return await runLocalNetwork(cfg, log, io.stdout, io.env, overrides);
+    return await runMining(cfg, checked.layout, log, io.env, overrides);
   } finally {
     await log.close();
   }

@@ -23,12 +23,17 @@ const BANNER = [
 ];
 
 /** The configured hotkey when its wallet loads, else the local network's throwaway one. */
-async function localHotkey(cfg: MinerConfig, log: Logger): Promise<HotkeySigner> {
+async function localHotkey(
+  cfg: MinerConfig,
+  log: Logger,
+  walletEnv: NodeJS.ProcessEnv,
+): Promise<HotkeySigner> {
   try {
     const { signer } = await loadHotkey({
       walletRoot: cfg.wallet.path,
       walletName: cfg.wallet.coldkey,
       hotkeyName: cfg.wallet.hotkey,
+      env: walletEnv,
     });
     return signer;
   } catch (err) {
@@ -52,6 +57,7 @@ export async function runLocalNetwork(
   cfg: MinerConfig,
   log: Logger,
   out: NodeJS.WritableStream,
+  walletEnv: NodeJS.ProcessEnv,
   overrides: MinerOverrides = {},
 ): Promise<number> {
   const print = (line: string) => out.write(`${line}\n`);
@@ -63,7 +69,7 @@ export async function runLocalNetwork(
   const cleanups: (() => Promise<unknown>)[] = [];
   let failed = false;
   try {
-    const signer = await localHotkey(cfg, log);
+    const signer = await localHotkey(cfg, log, walletEnv);
     const root = path.join(cfg.paths.cacheDir, "devnet");
     const devnet = await startDevnet({
       blockTimeMs,

@@ -106,6 +106,7 @@ export async function runMining(
   cfg: MinerConfig,
   layout: GpuLayout | null,
   log: Logger,
+  walletEnv: NodeJS.ProcessEnv,
   overrides: MinerOverrides = {},
 ): Promise<number> {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -114,7 +115,7 @@ export async function runMining(
       await c().catch((e: unknown) => log.warn("shutdown step failed", { error: String(e) }));
   };
   try {
-    return await mine(cfg, layout, log, overrides, cleanups);
+    return await mine(cfg, layout, log, walletEnv, overrides, cleanups);
   } catch (err) {
     if (err instanceof StartupError) {
       log.error(err.message);
@@ -132,6 +133,7 @@ async function mine(
   cfg: MinerConfig,
   layout: GpuLayout | null,
   log: Logger,
+  walletEnv: NodeJS.ProcessEnv,
   overrides: MinerOverrides,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<number> {
@@ -171,6 +173,7 @@ async function mine(
     walletRoot: cfg.wallet.path,
     walletName: cfg.wallet.coldkey,
     hotkeyName: cfg.wallet.hotkey,
+    env: walletEnv,
   }).catch((err: Error) => {
     throw new StartupError(err.message, EXIT_FAILURE);
   });

@@ -138,7 +138,7 @@ beforeAll(async () => {
     path.join(walletRoot, "miner", "hotkeys", "default"),
     JSON.stringify({ secretPhrase: mnemonicGenerate(12) }),
   );
-  miner = (await loadHotkey({ walletRoot, walletName: "miner", hotkeyName: "default" })).signer;
+  miner = (await loadHotkey({ walletRoot, walletName: "miner", hotkeyName: "default", env: {} })).signer;
 
   await fundAccounts(chopsticks, [coldkey.address]);
   netuid = await registerSubnet(chopsticks, client.api, coldkey, trainer.ss58);

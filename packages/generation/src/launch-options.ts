@@ -92,7 +92,7 @@ export function serverGpuList(
   gpuStart: number,
   tp: number,
   indexing: "physical" | "relative" = "physical",
-  visible: string | readonly string[] | undefined = process.env.CUDA_VISIBLE_DEVICES,
+  visible: string | readonly string[] | undefined,
 ): string {
   const range = Array.from({ length: tp }, (_, i) => gpuStart + i);
   if (indexing === "physical" || visible === undefined) return range.join(",");

@@ -68,6 +68,8 @@ async function main(): Promise<void> {
     return fallback;
   };
   const backend = get("backend");
+  // The supervisor pins this process to the server's GPU range through the environment.
+  const devices = process.env.CUDA_VISIBLE_DEVICES ?? null;
   const server = await NativeGenerationServer.start({
     modelPath,
     servedModelName: get("served-model-name") ?? modelPath.split("/").filter(Boolean).pop() ?? "model",
@@ -78,8 +80,9 @@ async function main(): Promise<void> {
     randomSeed: intFlag(["random-seed", "seed"], 0)!,
     loadModel: (dir) => loadLogitsModel(dir, backend === "cpu" || backend === "cuda" ? { backend } : {}),
     logger: log,
+    cudaVisibleDevices: devices,
   });
-  log.info(`ready on ${server.url} (CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES ?? ""})`);
+  log.info(`ready on ${server.url} (CUDA_VISIBLE_DEVICES=${devices ?? ""})`);
   const shutdown = (signal: string) => {
     log.info(`${signal}: shutting down`);
     server.close().then(

@@ -31,6 +31,8 @@ export interface NativeServerOptions {
   /** Loads a model directory; defaults to loadLogitsModel (bigram or @grail/engine-native). */
   loadModel?: (dir: string) => Promise<LogitsModel>;
   logger?: BasicLogger;
+  /** The devices this server was started on (its CUDA_VISIBLE_DEVICES), for /get_server_info. */
+  cudaVisibleDevices?: string | null;
 }
 
 /**
@@ -140,7 +142,7 @@ export class NativeGenerationServer {
           served_model_name: this.servedModelName,
           context_length: this.options.contextLength,
           max_running_requests: this.options.maxRunningRequests ?? 256,
-          cuda_visible_devices: process.env.CUDA_VISIBLE_DEVICES ?? null,
+          cuda_visible_devices: this.options.cudaVisibleDevices ?? null,
           pid: process.pid,
           version: "grail-native",
         });
