@@ -10,7 +10,12 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
-    include: ["packages/*/test/**/*.test.ts", "apps/*/test/**/*.test.ts", "scripts/**/test/**/*.test.ts"],
+    include: [
+      "packages/*/test/**/*.test.ts",
+      "apps/*/test/**/*.test.ts",
+      "scripts/**/test/**/*.test.ts",
+      "docker/test/**/*.test.ts",
+    ],
     // End-to-end files (whole miners on the subtensor runtime) run with `pnpm test:e2e`.
     exclude: ["**/node_modules/**", "**/*.e2e.test.ts"],
     environment: "node",

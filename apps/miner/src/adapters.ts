@@ -19,11 +19,7 @@ export function randomnessSource(drand: DrandClient | null, logger: Logger): Ran
   return {
     drandEnabled: drand !== null,
     forWindow: async (blockHash) => {
-      const r = await windowRandomness(blockHash, drand, {
-        debug: (m, f) => log.debug(m, f),
-        info: (m, f) => log.info(m, f),
-        warn: (m, f) => log.warn(m, f),
-      });
+      const r = await windowRandomness(blockHash, drand, log);
       return { randomness: r.randomness, useDrand: r.useDrand };
     },
   };

@@ -8,7 +8,6 @@ import {
   type MinerConfig,
   missingForMainnet,
 } from "@grail/config";
-import { defaultDataDir } from "@grail/environments";
 import type { ProofMemoryReport } from "@grail/generation";
 import { createLogger, type Logger } from "@grail/log";
 import { ProtocolViolationError } from "@grail/protocol";
@@ -42,7 +41,7 @@ With nothing configured the miner uses the embedded local network and validates 
 mines (GRAIL_DEVNET_WINDOWS=N stops after N windows; GRAIL_DEVNET_BLOCK_TIME sets its block time).
 
 At start the four datasets are checked and, when missing or corrupt, fetched from HF_ENDPOINT into
-$GRAIL_DATA_DIR/datasets (partial downloads continue); a start that cannot provision them stops.
+<GRAIL_CACHE_DIR>/datasets (partial downloads continue); a start that cannot provision them stops.
 
 On a terminal a progress line shows the window, blocks left, groups per stage, rollouts/s and the
 upload state; logs are JSON lines otherwise. SIGINT/SIGTERM finish the window in progress (its file
@@ -100,8 +99,6 @@ export async function runMiner(
     ...(cfg.logging.format === "auto" ? {} : { json: cfg.logging.format === "json" }),
     file: cfg.logging.file,
   }).child({ component: "miner" });
-  // The dataset cache root; read from the environment only, like GRAIL_DATA_DIR always was.
-  const dataDir = defaultDataDir(io.env);
   try {
     const checking = argv.includes("--check");
     const checked = await report(
@@ -109,7 +106,7 @@ export async function runMiner(
       log,
       print,
       io.stderr,
-      checking ? { walletEnv: io.env, datasets: await datasetLines(cfg, dataDir) } : null,
+      checking ? { walletEnv: io.env, datasets: await datasetLines(cfg, cfg.paths.cacheDir) } : null,
       overrides.proofMemoryNeed,
     );
     if (checked.code !== null) return checked.code;
@@ -118,6 +115,7 @@ export async function runMiner(
       return EXIT_OK;
     }
     const dryRun = argv.includes("--dry-run");
+    // The hotkey's password variable (BT_PW_*) is read from the environment the miner was started with.
     if (cfg.chain.embeddedDevnet) {
       if (dryRun) {
         io.stderr.write(
@@ -125,9 +123,9 @@ export async function runMiner(
         );
         return EXIT_CONFIG;
       }
-      return await runLocalNetwork(cfg, log, io.stdout, dataDir, overrides);
+      return await runLocalNetwork(cfg, log, io.stdout, io.env, overrides);
     }
-    return await runMining(cfg, checked.layout, dataDir, log, {
+    return await runMining(cfg, checked.layout, log, io.env, {
       out: io.stdout,
       ...overrides,
       ...(dryRun ? { dryRun } : {}),
@@ -186,7 +184,7 @@ async function report(
   } catch (err) {
     if (!(err instanceof ProtocolViolationError)) throw err;
     stderr.write(`${err.message}\n`);
-    log.error("GPU layout rejected", { details: err.details });
+    log.error("GPU layout rejected", { details: err.context });
     return { code: EXIT_CONFIG, layout };
   }
   const hotkey = check ? await checkHotkey(cfg, check.walletEnv) : null;

@@ -16,6 +16,8 @@ export interface DryRunOptions {
   client: SubtensorClient;
   checkpoints: CheckpointSource;
   datasets: DatasetStore;
+  /** GRAIL_PYTHON: the code sandbox's and the MATH judge's interpreter. */
+  python: string;
   /** Where the window files that would have been uploaded are kept. */
   dir: string;
   /** The miner's bucket (for messages). */
@@ -82,9 +84,9 @@ export class DryRun {
 
   private localValidator(): LocalValidator {
     if (this.validator) return this.validator;
-    const { client, checkpoints, datasets } = this.options;
+    const { client, checkpoints, datasets, python } = this.options;
     const clock = new WindowClock(client);
-    this.environments = new MiningEnvironments(datasets);
+    this.environments = new MiningEnvironments(datasets, { python });
     this.validator = new LocalValidator({
       chain: {
         blockHash: (block) => client.blockHash(block),

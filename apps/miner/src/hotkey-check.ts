@@ -26,7 +26,7 @@ export async function checkHotkey(cfg: MinerConfig, env: NodeJS.ProcessEnv): Pro
     return { status: "loaded", line: `hotkey ${hotkey.signer.ss58} loads from ${hotkey.path} (${how})` };
   } catch (err) {
     if (!(err instanceof Error)) throw err;
-    const envName = err instanceof WalletError ? err.details.envName : undefined;
+    const envName = err instanceof WalletError ? err.context.envName : undefined;
     return {
       status: "broken",
       gap: {

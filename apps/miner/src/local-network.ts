@@ -13,6 +13,7 @@ import {
   EXIT_OK,
   type MinerOverrides,
   progressStreamOf,
+  proofPoolSettings,
 } from "./miner.js";
 
 const BANNER = [
@@ -25,12 +26,17 @@ const BANNER = [
 ];
 
 /** The configured hotkey when its wallet loads, else the local network's throwaway one. */
-async function localHotkey(cfg: MinerConfig, log: Logger): Promise<HotkeySigner> {
+async function localHotkey(
+  cfg: MinerConfig,
+  log: Logger,
+  walletEnv: NodeJS.ProcessEnv,
+): Promise<HotkeySigner> {
   try {
     const { signer } = await loadHotkey({
       walletRoot: cfg.wallet.path,
       walletName: cfg.wallet.coldkey,
       hotkeyName: cfg.wallet.hotkey,
+      env: walletEnv,
     });
     return signer;
   } catch (err) {
@@ -49,13 +55,13 @@ async function localHotkey(cfg: MinerConfig, log: Logger): Promise<HotkeySigner>
  * mining engine, and validates every uploaded window with the local validator, printing each
  * verdict. Stops after GRAIL_DEVNET_WINDOWS windows (default: until stopped) and exits 1 as soon
  * as a window fails (a hard check, or a soft check over its ban count). With
- * GRAIL_DEVNET_DATASETS=real the datasets are provisioned into `dataDir` first, as a real start does.
+ * GRAIL_DEVNET_DATASETS=real the datasets are provisioned into the cache root first, as a real start does.
  */
 export async function runLocalNetwork(
   cfg: MinerConfig,
   log: Logger,
   out: NodeJS.WritableStream,
-  dataDir: string,
+  walletEnv: NodeJS.ProcessEnv,
   overrides: MinerOverrides = {},
 ): Promise<number> {
   const print = (line: string) => out.write(`${line}\n`);
@@ -67,7 +73,7 @@ export async function runLocalNetwork(
   const cleanups: (() => Promise<unknown>)[] = [];
   let failed = false;
   try {
-    const signer = await localHotkey(cfg, log);
+    const signer = await localHotkey(cfg, log, walletEnv);
     const root = path.join(cfg.paths.cacheDir, "devnet");
     const devnet = await startDevnet({
       blockTimeMs,
@@ -78,7 +84,9 @@ export async function runLocalNetwork(
       ...(overrides.datasets
         ? { datasets: overrides.datasets }
         : cfg.chain.devnetDatasets === "real"
-          ? { datasets: { real: provisionOptions(cfg, dataDir, log, progressStreamOf(overrides)) } }
+          ? {
+              datasets: { real: provisionOptions(cfg, cfg.paths.cacheDir, log, progressStreamOf(overrides)) },
+            }
           : {}),
       log: (message, fields) => log.info(message, { component: "devnet", ...fields }),
     });
@@ -97,20 +105,28 @@ export async function runLocalNetwork(
       signer,
       logger: log,
       workDir: path.join(root, "miner"),
+      python: cfg.pipeline.python,
       settings: {
         groupsPerBatch: cfg.pipeline.groupsPerBatch,
         safetyBlocks: cfg.pipeline.safetyBlocks,
         ...overrides.engine,
       },
       // PROOF_SUBPROCESS picks worker processes here as on a real network (default: one thread).
-      pool: { ...(cfg.pipeline.proofSubprocess ? { topology: "subprocess" } : {}), ...overrides.pool },
+      pool: {
+        ...(cfg.pipeline.proofSubprocess ? { topology: "subprocess" } : {}),
+        ...proofPoolSettings(cfg),
+        ...overrides.pool,
+      },
     });
     cleanups.push(() => parts.close());
     const engine = new MiningEngine(parts.deps);
     seedBlockTime(engine.budget, blockTimeMs);
 
     // One validator, one window at a time, beside the miner (which stops once the last window is in).
-    const checker = devnetValidator(devnet, { cacheRoot: path.join(root, "validator") });
+    const checker = devnetValidator(devnet, {
+      cacheRoot: path.join(root, "validator"),
+      python: cfg.pipeline.python,
+    });
     cleanups.push(() => checker.close());
     let verdicts = 0;
     let queue: Promise<void> = Promise.resolve();
@@ -153,7 +169,7 @@ export async function runLocalNetwork(
     await queue;
     return failed ? EXIT_FAILURE : EXIT_OK;
   } catch (err) {
-    if (err instanceof DatasetProvisionError) log.error(err.message, { ...err.details });
+    if (err instanceof DatasetProvisionError) log.error(err.message, { ...err.context });
     else log.error("local network failed", { error: (err as Error).message, stack: (err as Error).stack });
     return EXIT_FAILURE;
   } finally {

@@ -30,7 +30,7 @@ import {
   type WindowSink,
   wireMining,
 } from "@grail/pipeline";
-import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
+import { GrailError, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients } from "@grail/storage";
 import { miningChain, randomnessSource } from "./adapters.js";
 import { type ChainStart, ChainStartError, chainStart, dryRunChainStart } from "./chain-start.js";
@@ -98,12 +98,20 @@ export interface StartedParts {
   backends: () => { generation: GenerationServer; pool: ProofPool } | null;
 }
 
-class StartupError extends Error {
+/** Proof-pool options the settings decide: the torch workers' interpreter and the engine's switches. */
+export function proofPoolSettings(cfg: MinerConfig): Pick<ProofPoolOptions, "pythonPath" | "engineOptions"> {
+  return {
+    pythonPath: cfg.pipeline.python,
+    engineOptions: { profile: cfg.pipeline.engineProfile, sharePrompts: cfg.pipeline.engineSharePrompts },
+  };
+}
+
+class StartupError extends GrailError {
   constructor(
     message: string,
     readonly exitCode: number,
   ) {
-    super(message);
+    super(message, { exitCode });
   }
 }
 
@@ -116,8 +124,8 @@ class StartupError extends Error {
 export async function runMining(
   cfg: MinerConfig,
   layout: GpuLayout | null,
-  dataDir: string,
   log: Logger,
+  walletEnv: NodeJS.ProcessEnv,
   overrides: MinerOverrides = {},
 ): Promise<number> {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -126,7 +134,7 @@ export async function runMining(
       await c().catch((e: unknown) => log.warn("shutdown step failed", { error: String(e) }));
   };
   try {
-    return await mine(cfg, layout, dataDir, log, overrides, cleanups);
+    return await mine(cfg, layout, log, walletEnv, overrides, cleanups);
   } catch (err) {
     if (err instanceof StartupError) {
       log.error(err.message);
@@ -143,8 +151,8 @@ export async function runMining(
 async function mine(
   cfg: MinerConfig,
   layout: GpuLayout | null,
-  dataDir: string,
   log: Logger,
+  walletEnv: NodeJS.ProcessEnv,
   overrides: MinerOverrides,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<number> {
@@ -201,6 +209,7 @@ async function mine(
     walletRoot: cfg.wallet.path,
     walletName: cfg.wallet.coldkey,
     hotkeyName: cfg.wallet.hotkey,
+    env: walletEnv,
   }).catch((err: Error) => {
     throw new StartupError(err.message, EXIT_FAILURE);
   });
@@ -270,14 +279,17 @@ async function mine(
   // Every window builds its problems from these: without them no window may start.
   const datasets =
     overrides.datasets ??
-    (await provisionMiningDatasets(cfg, dataDir, log, progressStreamOf(overrides)).catch((err: unknown) => {
-      throw err instanceof DatasetProvisionError ? new StartupError(err.message, EXIT_FAILURE) : err;
-    }));
+    (await provisionMiningDatasets(cfg, cfg.paths.cacheDir, log, progressStreamOf(overrides)).catch(
+      (err: unknown) => {
+        throw err instanceof DatasetProvisionError ? new StartupError(err.message, EXIT_FAILURE) : err;
+      },
+    ));
   const dryRun = overrides.dryRun
     ? new DryRun({
         client,
         checkpoints,
         datasets,
+        python: pipeline.python,
         dir: join(dryRunDir(cfg.paths.cacheDir), "bucket"),
         bucket: storage.bucketId,
         hotkey: signer.ss58,
@@ -295,6 +307,7 @@ async function mine(
     ),
     checkpoints,
     datasets,
+    python: pipeline.python,
     upload: dryRun
       ? { writer: dryRun.store, spoolDir: join(dryRunDir(cfg.paths.cacheDir), "spool") }
       : { writer, spoolDir: cfg.paths.spoolDir },
@@ -327,6 +340,7 @@ async function mine(
       verbosity: cfg.logging.verbosity,
       env: { ...process.env, ...cfg.origin.forwarded },
       ...(proofBackend.backend ? { backend: proofBackend.backend } : {}),
+      ...proofPoolSettings(cfg),
       ...overrides.pool,
     },
     trackGeneration: (port) => generationCalls.track(port),

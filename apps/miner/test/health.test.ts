@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { StaleWeightsError } from "@grail/generation";
 import { createMetrics, type MetricsServer, startMetricsServer } from "@grail/metrics";
 import { type MiningProgress, type PoolHealth, ProofPool, type WindowReport } from "@grail/pipeline";
@@ -251,7 +252,7 @@ describe("miner health: upload results from the engine's window reports", () => 
     };
     for (const l of listeners) l(report(30, "failed", true));
     for (const l of listeners) l(report(60, "failed", true));
-    await new Promise((r) => setTimeout(r, 0));
+    await sleep(0);
     const verdict = health.report();
     expect(verdict.healthy).toBe(false);
     expect(verdict.detail).toMatchObject({
@@ -303,7 +304,7 @@ describe("/healthz with real proof workers", () => {
     await waitFor(() => pids.every((p) => !isAlive(p)), 10_000, "the workers to die");
     let down = await healthz();
     for (let i = 0; i < 100 && down.status === 200; i++) {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       down = await healthz();
     }
     expect(down.status).toBe(503);

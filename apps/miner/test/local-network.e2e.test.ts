@@ -95,11 +95,10 @@ describe("GRAIL_DEVNET_DATASETS=real: the local network on the real datasets, pr
         {
           GRAIL_DEVNET_DATASETS: "real",
           HF_ENDPOINT: hub.url,
-          GRAIL_DATA_DIR: dataDir,
           GRAIL_DEVNET_CHAIN: "embedded",
           GRAIL_DEVNET_BLOCK_TIME: "1.5",
           GRAIL_DEVNET_WINDOWS: "1",
-          GRAIL_CACHE_DIR: path.join(work, "cache-real"),
+          GRAIL_CACHE_DIR: dataDir,
         },
         170_000,
       );

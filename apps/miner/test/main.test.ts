@@ -257,7 +257,7 @@ describe("grail miner CLI", () => {
 
     const run = miner(["--check"], {
       CUDA_VISIBLE_DEVICES: "0,1",
-      GRAIL_DATA_DIR: dataDir,
+      GRAIL_CACHE_DIR: dataDir,
       // Nothing listens there: --check must not try.
       HF_ENDPOINT: "http://127.0.0.1:9",
     });
@@ -279,7 +279,6 @@ describe("grail miner CLI", () => {
     const run = miner([], {
       GRAIL_DEVNET_DATASETS: "real",
       HF_ENDPOINT: closed.url,
-      GRAIL_DATA_DIR: path.join(work, "data-offline"),
       GRAIL_DEVNET_CHAIN: "embedded",
       GRAIL_DEVNET_WINDOWS: "1",
       GRAIL_CACHE_DIR: path.join(work, "cache-offline"),

@@ -12,6 +12,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import {
   ensureCredentialsCommitted,
@@ -75,8 +76,6 @@ const KEYS = {
   trainerRead: { id: "TRAINREAD01", secret: "trainer-read-secret-001" },
   trainerWrite: { id: "TRAINWRIT01", secret: "trainer-write-secret-01" },
 };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -496,8 +495,8 @@ describe("the miner end to end on loopback", () => {
       const stop = new AbortController();
       const env = {
         ...minerEnv("miner", await freePort()),
-        GRAIL_CACHE_DIR: path.join(work, "cache-datasets"),
-        GRAIL_DATA_DIR: dataDir,
+        // The cache root: checkpoints, the spool and the datasets (under datasets/).
+        GRAIL_CACHE_DIR: dataDir,
         HF_ENDPOINT: hubUrl,
       };
       const code = await runMiner(

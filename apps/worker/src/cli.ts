@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { ConfigError, loadConfig, type MinerConfig } from "@grail/config";
 import { loadModel } from "@grail/engine-native";
 import { IPC_PROTOCOL_VERSION, type ProvedReply, type WorkerReply } from "@grail/ipc";
 import { createLogger, type Logger, parseVerbosity } from "@grail/log";
@@ -8,7 +9,6 @@ import { physicalGpuId, SubprocessWorker } from "@grail/pipeline/pool";
 import {
   compareRollout,
   type DebugBatch,
-  defaultCacheDir,
   modelNameOf,
   newestCachedCheckpoint,
   type RolloutComparison,
@@ -19,7 +19,7 @@ import {
   workerEntryPoints,
   writeBatchFile,
 } from "@grail/proof-worker";
-import { bytesToHex, commitBinding, LAYER_INDEX, PROOF_BATCH_SIZE } from "@grail/protocol";
+import { bytesToHex, commitBinding, GrailError, LAYER_INDEX, PROOF_BATCH_SIZE } from "@grail/protocol";
 
 export const USAGE = `Usage: pnpm worker --gpu N [options]
 
@@ -27,7 +27,7 @@ Starts one proof worker on GPU N (relative to CUDA_VISIBLE_DEVICES) exactly as t
 (a child process pinned with CUDA_VISIBLE_DEVICES), proves a batch through the IPC protocol,
 prints timings, and checks a sample of rollouts against the CPU reference backend.
 
-  --model DIR           model directory (default: newest checkpoint in $GRAIL_CACHE_DIR/checkpoints)
+  --model DIR           model directory (default: newest checkpoint in <GRAIL_CACHE_DIR>/checkpoints)
   --model-name NAME     name bound into the commit (default: metadata.json model_name or dir name)
   --batch FILE          prove a saved batch (JSON {randomnessHex?, modelName?, rollouts:[{tokens, promptLen}]})
   --rollouts N          synthetic batch size (default 64)
@@ -43,6 +43,9 @@ prints timings, and checks a sample of rollouts against the CPU reference backen
   --positions N         sampled completion positions per checked rollout (default 32)
   --json                print the report as JSON
   -v, -vv               worker log verbosity
+
+The miner's settings (.env and the environment) give the cache root, GRAIL_PYTHON for the torch
+engine and the engine switches GRAIL_ENGINE_PROFILE / GRAIL_ENGINE_SHARE_PROMPTS.
 `;
 
 export interface CliReport {
@@ -67,7 +70,7 @@ export interface CliReport {
   ok: boolean;
 }
 
-class UsageError extends Error {}
+class UsageError extends GrailError {}
 
 function intFlag(v: string | undefined, name: string, fallback: number, min = 0): number {
   if (v === undefined) return fallback;
@@ -153,6 +156,8 @@ export async function runCli(
     workerMain?: string;
     out?: (s: string) => void;
     err?: (s: string) => void;
+    /** The miner's settings; default: loadConfig() over .env and the environment. */
+    settings?: () => MinerConfig;
   } = {},
 ): Promise<number> {
   const io = {
@@ -197,6 +202,7 @@ export async function runCli(
   let worker: SubprocessWorker | null = null;
   try {
     if (values.gpu === undefined) throw new UsageError("--gpu N is required");
+    const settings = (options.settings ?? (() => loadConfig({ argv: [] })))();
     const gpu = intFlag(values.gpu as string, "gpu", 0);
     const engine = (values.engine as string | undefined) ?? "native";
     if (engine !== "native" && engine !== "torch")
@@ -208,7 +214,7 @@ export async function runCli(
     let modelDir = values.model as string | undefined;
     let checkpointWindow = 0;
     if (modelDir === undefined) {
-      const cacheDir = defaultCacheDir();
+      const cacheDir = settings.paths.cacheDir;
       const newest = newestCachedCheckpoint(cacheDir);
       if (!newest) {
         throw new UsageError(`no --model given and no checkpoint cached under ${cacheDir}/checkpoints`);
@@ -238,7 +244,7 @@ export async function runCli(
       values.threads === undefined ? undefined : intFlag(values.threads as string, "threads", 0);
 
     const entry = workerEntryPoints();
-    const visible = physicalGpuId(gpu, process.env.CUDA_VISIBLE_DEVICES);
+    const visible = physicalGpuId(gpu, settings.pipeline.cudaVisibleDevices?.join(",") ?? null);
     const env = {
       ...process.env,
       CUDA_VISIBLE_DEVICES: visible,
@@ -250,7 +256,7 @@ export async function runCli(
     worker = await SubprocessWorker.start({
       spec:
         engine === "torch"
-          ? { command: process.env.GRAIL_PYTHON ?? "python3", args: [entry.torch], env }
+          ? { command: settings.pipeline.python, args: [entry.torch], env }
           : { command: process.execPath, args: [options.workerMain ?? entry.main], env },
       logger: logger.child({ gpu }),
       helloTimeoutMs: 120_000,
@@ -266,6 +272,10 @@ export async function runCli(
         device: 0,
         ...(backend ? { backend } : {}),
         ...(threads !== undefined ? { threads } : {}),
+        options: {
+          profile: settings.pipeline.engineProfile,
+          sharePrompts: settings.pipeline.engineSharePrompts,
+        },
       }),
       "loaded",
       "model load",
@@ -356,6 +366,6 @@ export async function runCli(
     if (worker) await worker.close(2_000);
     io.err(err instanceof UsageError ? `${err.message}\n\n${USAGE}` : `error: ${(err as Error).message}`);
     await logger.close();
-    return err instanceof UsageError ? 2 : 1;
+    return err instanceof UsageError || err instanceof ConfigError ? 2 : 1;
   }
 }

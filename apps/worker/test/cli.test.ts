@@ -107,6 +107,12 @@ describe("pnpm worker --gpu N (debug CLI)", () => {
     expect(JSON.parse(r.out)).toMatchObject({ modelDir: newest, modelName: "org/tiny-90", comparisons: [] });
   });
 
+  it("reads the miner's settings: one the configuration refuses stops it, naming the variable", () => {
+    const r = cli(["--gpu", "0", "--model", tinyModel(), ...SMALL], { GRAIL_ENGINE_PROFILE: "maybe" });
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/GRAIL_ENGINE_PROFILE="maybe".*true\/false/);
+  });
+
   it("explains bad invocations", () => {
     const noGpu = cli([]);
     expect(noGpu.code).toBe(2);

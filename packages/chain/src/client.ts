@@ -1,8 +1,9 @@
+import { type BasicLogger, silentLogger } from "@grail/log";
+import { type Backoff, exponentialBackoff } from "@grail/util";
 import { ApiPromise, WsProvider } from "@polkadot/api";
+import { type CallPolicy, callWithRetry, DEFAULT_CALL_POLICY, withTimeout } from "./call-policy.js";
 import { BlockNotFoundError, ChainConnectionError } from "./errors.js";
 import { SUBTENSOR_SIGNED_EXTENSIONS } from "./extensions.js";
-import { type ChainLogger, silentLogger } from "./logger.js";
-import { type CallPolicy, callWithRetry, DEFAULT_CALL_POLICY, withTimeout } from "./retry.js";
 
 export interface ReconnectPolicy {
   /** First wait after the socket drops. */
@@ -27,7 +28,7 @@ export interface SubtensorClientOptions {
   readonly staleAfterMs?: number;
   /** Calls that exhausted their retries in a row before the connection is rebuilt (default 2). */
   readonly rebuildAfterFailures?: number;
-  readonly logger?: ChainLogger;
+  readonly logger?: BasicLogger;
 }
 
 export interface HeadInfo {
@@ -54,16 +55,17 @@ const TIMESTAMP_NOW_KEY = "0xf0c365c3cf59d671eb72da0e7a4113c49f1f0515f462cdcf84e
 export class SubtensorClient {
   readonly url: string;
   readonly callPolicy: CallPolicy;
-  readonly #reconnect: ReconnectPolicy;
   readonly #connectTimeoutMs: number;
   readonly #staleAfterMs: number;
   readonly #rebuildAfterFailures: number;
-  readonly #logger: ChainLogger;
+  readonly #logger: BasicLogger;
   readonly #hashCache = new Map<number, string>();
   readonly #headListeners = new Set<(head: HeadInfo) => void>();
   #connection: Connection;
   #headUnsubscribe: Promise<(() => void) | undefined> | undefined;
-  #reconnectDelayMs: number;
+  readonly #reconnectBackoff: Backoff;
+  /** Reconnects scheduled since the socket was last connected. */
+  #reconnectAttempts = 0;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #rebuilding: Promise<void> | undefined;
   #closed = false;
@@ -75,8 +77,11 @@ export class SubtensorClient {
   private constructor(options: SubtensorClientOptions) {
     this.url = options.url;
     this.callPolicy = options.callPolicy ?? DEFAULT_CALL_POLICY;
-    this.#reconnect = options.reconnect ?? DEFAULT_RECONNECT_POLICY;
-    this.#reconnectDelayMs = this.#reconnect.initialDelayMs;
+    const reconnect = options.reconnect ?? DEFAULT_RECONNECT_POLICY;
+    this.#reconnectBackoff = exponentialBackoff({
+      baseMs: reconnect.initialDelayMs,
+      capMs: reconnect.maxDelayMs,
+    });
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 120_000;
     this.#staleAfterMs = options.staleAfterMs ?? 60_000;
     this.#rebuildAfterFailures = options.rebuildAfterFailures ?? 2;
@@ -130,10 +135,10 @@ export class SubtensorClient {
     });
     provider.on("connected", () => {
       if (connection !== this.#connection) return;
-      if (this.#reconnectDelayMs !== this.#reconnect.initialDelayMs) {
+      if (this.#reconnectAttempts > 0) {
         this.#logger.info("chain connection restored", { url: this.url });
       }
-      this.#reconnectDelayMs = this.#reconnect.initialDelayMs;
+      this.#reconnectAttempts = 0;
     });
     return connection;
   }
@@ -154,8 +159,8 @@ export class SubtensorClient {
 
   #scheduleReconnect(): void {
     if (this.#closed || this.#reconnectTimer) return;
-    const delay = this.#reconnectDelayMs;
-    this.#reconnectDelayMs = Math.min(this.#reconnect.maxDelayMs, delay * 2);
+    this.#reconnectAttempts++;
+    const delay = this.#reconnectBackoff(this.#reconnectAttempts, null);
     this.#logger.warn("chain connection lost; reconnecting", { url: this.url, delayMs: delay });
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;

@@ -1,9 +1,9 @@
+import { type BasicLogger, silentLogger } from "@grail/log";
 import { combineRandomness, DRAND_QUICKNET, drandRoundAt, noDrandRandomness } from "@grail/protocol";
 import { bls12_381 } from "@noble/curves/bls12-381.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import { DrandUnavailableError, DrandVerificationError } from "./errors.js";
-import { type ChainLogger, silentLogger } from "./logger.js";
 
 /**
  * Group public key of drand quicknet (scheme bls-unchained-g1-rfc9380: signatures on G1,
@@ -78,7 +78,7 @@ export interface DrandClientOptions {
   /** Clock in Unix seconds; tests pin it to the recorded beacons' time. */
   readonly now?: () => number;
   readonly fetch?: typeof fetch;
-  readonly logger?: ChainLogger;
+  readonly logger?: BasicLogger;
 }
 
 export interface FetchedBeacon {
@@ -95,7 +95,7 @@ export class DrandClient {
   readonly #maxLagRounds: number;
   readonly #now: () => number;
   readonly #fetch: typeof fetch;
-  readonly #logger: ChainLogger;
+  readonly #logger: BasicLogger;
 
   constructor(options: DrandClientOptions = {}) {
     this.relays = (options.relays ?? DRAND_QUICKNET.relays).map((r) => r.replace(/\/+$/, ""));
@@ -178,7 +178,7 @@ export interface WindowRandomness {
 export async function windowRandomness(
   blockHash: string,
   drand: DrandClient | null,
-  logger: ChainLogger = silentLogger,
+  logger: BasicLogger = silentLogger,
 ): Promise<WindowRandomness> {
   if (!drand) return { randomness: noDrandRandomness(blockHash), useDrand: false, drandRound: null };
   try {

@@ -30,9 +30,7 @@ export function formatWsEndpoint(value: string): string {
   return `ws://${trimmed}`;
 }
 
-export function resolveEndpoint(
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): ResolvedEndpoint {
+export function resolveEndpoint(env: Readonly<Record<string, string | undefined>>): ResolvedEndpoint {
   const custom = env.BT_CHAIN_ENDPOINT?.trim();
   if (custom) {
     if (isNetworkName(custom)) return { url: NETWORK_ENDPOINTS[custom], network: custom };

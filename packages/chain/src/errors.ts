@@ -1,73 +1,49 @@
+import { GrailError } from "@grail/protocol";
+
 /**
  * Errors raised by the chain package. Each carries the context a user needs to act
- * on it (`details`), and the ones that should end the process say with which exit code.
+ * on it (`context`), and the ones that should end the process say with which exit code.
  */
-export class ChainError extends Error {
-  override readonly name: string = "ChainError";
-  readonly details: Readonly<Record<string, unknown>>;
-
-  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options);
-    this.details = details;
-  }
-}
+export class ChainError extends GrailError {}
 
 /** The node could not be reached or the websocket dropped and did not come back in time. */
-export class ChainConnectionError extends ChainError {
-  override readonly name: string = "ChainConnectionError";
-}
+export class ChainConnectionError extends ChainError {}
 
 /** A read kept failing after every retry; the cause of the last attempt is attached. */
-export class ChainCallError extends ChainError {
-  override readonly name: string = "ChainCallError";
-}
+export class ChainCallError extends ChainError {}
 
 /** One attempt of a chain call took longer than its per-call timeout. */
-export class ChainTimeoutError extends ChainError {
-  override readonly name: string = "ChainTimeoutError";
-}
+export class ChainTimeoutError extends ChainError {}
 
 /** The node does not (yet) know a block with this number: retryable, never treated as a hash. */
-export class BlockNotFoundError extends ChainError {
-  override readonly name: string = "BlockNotFoundError";
-}
+export class BlockNotFoundError extends ChainError {}
 
 /**
  * The hotkey has no UID on the subnet. The miner cannot commit or be scored,
  * so the process should stop with `exitCode` after printing the message.
  */
 export class HotkeyNotRegisteredError extends ChainError {
-  override readonly name: string = "HotkeyNotRegisteredError";
   readonly exitCode = 1;
 }
 
 /** An extrinsic was rejected by the pool or failed in its block; `module` names the runtime error. */
 export class ExtrinsicFailedError extends ChainError {
-  override readonly name: string = "ExtrinsicFailedError";
   readonly module: string | undefined;
 
-  constructor(message: string, module: string | undefined, details: Record<string, unknown> = {}) {
-    super(message, { ...details, module });
+  constructor(message: string, module: string | undefined, context: Record<string, unknown> = {}) {
+    super(message, { ...context, module });
     this.module = module;
   }
 }
 
 /** Credentials that cannot be published in the 128-character commitment format. */
-export class CommitmentFormatError extends ChainError {
-  override readonly name: string = "CommitmentFormatError";
-}
+export class CommitmentFormatError extends ChainError {}
 
 /** A wallet keyfile is missing, unreadable, encrypted without a password, or inconsistent. */
-export class WalletError extends ChainError {
-  override readonly name: string = "WalletError";
-}
+export class WalletError extends ChainError {}
 
 /** Every drand relay failed or returned a beacon that does not verify. */
-export class DrandUnavailableError extends ChainError {
-  override readonly name: string = "DrandUnavailableError";
-}
+export class DrandUnavailableError extends ChainError {}
 
 /** A beacon whose BLS signature or randomness does not match the quicknet chain. */
-export class DrandVerificationError extends ChainError {
-  override readonly name: string = "DrandVerificationError";
-}
+export class DrandVerificationError extends ChainError {}

@@ -1,3 +1,4 @@
+export * from "./call-policy.js";
 export * from "./client.js";
 export * from "./commit.js";
 export * from "./commitment-codec.js";
@@ -7,9 +8,7 @@ export * from "./drand.js";
 export * from "./endpoint.js";
 export * from "./errors.js";
 export * from "./extensions.js";
-export * from "./logger.js";
 export * from "./neurons.js";
-export * from "./retry.js";
 export * from "./runtime.js";
 export * from "./startup.js";
 export * from "./wallet/index.js";

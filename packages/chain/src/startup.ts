@@ -1,9 +1,9 @@
+import { type BasicLogger, silentLogger } from "@grail/log";
 import { TRAINER_UID } from "@grail/protocol";
 import type { SubtensorClient } from "./client.js";
 import { type CommitOutcome, ensureCredentialsCommitted } from "./commit.js";
 import { type NeuronBucket, readSubnetBuckets, type SubnetBuckets } from "./commitments.js";
 import type { ReadCredentials } from "./credentials.js";
-import { type ChainLogger, silentLogger } from "./logger.js";
 import { ensureRegistered, type RegistrationHint } from "./neurons.js";
 import type { HotkeySigner } from "./wallet/signer.js";
 
@@ -15,7 +15,7 @@ export interface MinerChainStartupInput {
   /** Names used in the "not registered" message's btcli command. */
   readonly hint?: RegistrationHint;
   readonly commitTimeoutMs?: number;
-  readonly logger?: ChainLogger;
+  readonly logger?: BasicLogger;
 }
 
 export interface MinerChainStartup {

@@ -1,6 +1,6 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { BLOCK_TIME_SECONDS, WINDOW_LENGTH, windowDeadlineSeconds, windowStart } from "@grail/protocol";
 import type { SubtensorClient } from "./client.js";
-import { sleep } from "./retry.js";
 
 export interface WindowClockOptions {
   /** Fallback poll of the best head while waiting; new-head notifications usually come first. */
@@ -60,7 +60,10 @@ export class WindowClock {
         const controller = new AbortController();
         const onAbort = () => controller.abort(signal?.reason);
         signal?.addEventListener("abort", onAbort, { once: true });
-        await Promise.race([woken, sleep(this.#pollIntervalMs, controller.signal).catch(() => {})]);
+        await Promise.race([
+          woken,
+          sleep(this.#pollIntervalMs, undefined, { signal: controller.signal }).catch(() => {}),
+        ]);
         controller.abort();
         signal?.removeEventListener("abort", onAbort);
         wake = undefined;

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { WINDOW_LENGTH, windowDeadlineSeconds, windowStart } from "@grail/protocol";
 import { Keyring } from "@polkadot/keyring";
 import type { KeyringPair } from "@polkadot/keyring/types";
@@ -52,7 +53,7 @@ async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error("condition not reached in time");
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
 }
 
@@ -137,7 +138,7 @@ beforeAll(async () => {
     path.join(walletRoot, "miner", "hotkeys", "default"),
     JSON.stringify({ secretPhrase: mnemonicGenerate(12) }),
   );
-  miner = (await loadHotkey({ walletRoot, walletName: "miner", hotkeyName: "default" })).signer;
+  miner = (await loadHotkey({ walletRoot, walletName: "miner", hotkeyName: "default", env: {} })).signer;
 
   await fundAccounts(chopsticks, [coldkey.address]);
   netuid = await registerSubnet(chopsticks, client.api, coldkey, trainer.ss58);
@@ -188,7 +189,7 @@ describe("a real subtensor runtime (spec 218 under chopsticks)", () => {
     await chopsticks.newBlock(1);
     // Jump to the window's last block instead of building every block in between.
     await chopsticks.newBlock(1, { unsafeBlockHeight: nextStart - 1 });
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(resolved).toBe(false);
     await chopsticks.newBlock(1);
     const next = await waiting;

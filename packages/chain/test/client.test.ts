@@ -18,7 +18,7 @@ describe("connecting", () => {
       url,
       connectTimeoutMs: 1_500,
       reconnect: { initialDelayMs: 10, maxDelayMs: 80 },
-      logger: { debug() {}, info() {}, warn: (_m, meta) => warnings.push(meta) },
+      logger: { debug() {}, info() {}, warn: (_m, meta) => warnings.push(meta), error() {} },
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChainConnectionError);
     expect((error as Error).message).toContain(url);

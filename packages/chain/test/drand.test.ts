@@ -141,7 +141,7 @@ describe("drand client over HTTP relays", () => {
       .latest()
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DrandUnavailableError);
-    const failures = (error as DrandUnavailableError).details.failures as Array<{
+    const failures = (error as DrandUnavailableError).context.failures as Array<{
       relay: string;
       error: string;
     }>;

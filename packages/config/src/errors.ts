@@ -1,3 +1,5 @@
+import { GrailError } from "@grail/protocol";
+
 /** One rejected setting: which variable, the value as given (secrets redacted) and what is allowed. */
 export interface ConfigIssue {
   /** The variable (or `command line` for an unknown option). */
@@ -16,14 +18,14 @@ export interface ConfigIssue {
  * Every problem of a configuration at once, so one run shows all of them. The message lists each
  * variable with its value, the problem and what is allowed, and says where to fix it.
  */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
+export class ConfigError extends GrailError {
   readonly issues: readonly ConfigIssue[];
   readonly envFile: string | null;
 
   constructor(issues: readonly ConfigIssue[], envFile: string | null) {
-    super(ConfigError.render(issues, envFile));
-    this.issues = Object.freeze([...issues]);
+    const frozen = Object.freeze([...issues]);
+    super(ConfigError.render(issues, envFile), { envFile, issues: frozen });
+    this.issues = frozen;
     this.envFile = envFile;
   }
 

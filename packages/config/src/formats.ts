@@ -1,3 +1,4 @@
+import { GrailError } from "@grail/protocol";
 import type convictTypes from "convict";
 import convict from "./convict.js";
 import {
@@ -40,13 +41,12 @@ export class Unparsed {
 }
 
 /** Thrown by a format's validation: what is wrong and what is allowed. */
-export class SettingRejected extends Error {
-  override readonly name = "SettingRejected";
+export class SettingRejected extends GrailError {
   constructor(
     readonly problem: string,
     readonly allowed: string,
   ) {
-    super(`${problem}; allowed: ${allowed}`);
+    super(`${problem}; allowed: ${allowed}`, { problem, allowed });
   }
 }
 

@@ -1,11 +1,11 @@
+import { GrailError } from "@grail/protocol";
+
 /**
  * Parsers for the textual forms settings take in `.env` and the environment. Each throws a
  * ValueProblem whose text says what is wrong with the value; the caller adds the variable name
  * and what is allowed.
  */
-export class ValueProblem extends Error {
-  override readonly name = "ValueProblem";
-}
+export class ValueProblem extends GrailError {}
 
 export function parseInteger(raw: string): number {
   const s = raw.trim();

@@ -259,6 +259,21 @@ export const SCHEMA = {
       "GRAIL_PIPELINE_VLLM_COMMAND",
       "command that starts vLLM (default: python3 -m vllm.entrypoints.openai.api_server)",
     ),
+    python: text(
+      "GRAIL_PYTHON",
+      "python3",
+      "Python (>= 3.11) of the code sandbox, the MATH sympy judge and torch proof workers",
+    ),
+    engineProfile: bool(
+      "GRAIL_ENGINE_PROFILE",
+      false,
+      "time every kernel family of each CUDA prove() (the engine's lastProfile; costs speed)",
+    ),
+    engineSharePrompts: bool(
+      "GRAIL_ENGINE_SHARE_PROMPTS",
+      true,
+      "CUDA engine computes a group's shared prompt once (false: once per rollout, same results)",
+    ),
     safetyBlocks: int(
       "GRAIL_MINER_SAFETY_BLOCKS",
       3,

@@ -108,6 +108,12 @@ export interface PipelineConfig {
   /** Launch command override (argv words), or null for the built-in default. */
   readonly sglangCommand: readonly string[] | null;
   readonly vllmCommand: readonly string[] | null;
+  /** Interpreter of the code sandbox, the MATH judge and torch proof workers (GRAIL_PYTHON). */
+  readonly python: string;
+  /** Per-stage timing of each CUDA prove() (GRAIL_ENGINE_PROFILE). */
+  readonly engineProfile: boolean;
+  /** The CUDA engine computes a group's shared prompt once (GRAIL_ENGINE_SHARE_PROMPTS). */
+  readonly engineSharePrompts: boolean;
   readonly safetyBlocks: number;
   /** Windows in a row without an upload before the watchdog exits 1 (0: never). */
   readonly watchdogWindows: number;

@@ -27,7 +27,7 @@ const READ_ELSEWHERE: readonly { pattern: string; reader: string; environmentOnl
   },
   {
     pattern: "GRAIL_ENGINE_*",
-    reader: "the proof engine and its build read GRAIL_ENGINE_* switches",
+    reader: "the proof engine's build reads its GRAIL_ENGINE_* switches",
     environmentOnly: true,
   },
   {
@@ -40,8 +40,6 @@ const READ_ELSEWHERE: readonly { pattern: string; reader: string; environmentOnl
     reader: "proof worker processes read what their pool sets",
     environmentOnly: true,
   },
-  { pattern: "GRAIL_DATA_DIR", reader: "the dataset cache reads its directory", environmentOnly: true },
-  { pattern: "GRAIL_PYTHON", reader: "the Python sandbox reads its interpreter", environmentOnly: true },
   // docker compose reads these (container user, wallets mount) from its own environment and .env
   { pattern: "GRAIL_UID", reader: "docker compose", environmentOnly: false },
   { pattern: "GRAIL_GID", reader: "docker compose", environmentOnly: false },
@@ -63,8 +61,9 @@ const PROMTAIL = "for the reference's Promtail log shipping; point any log shipp
 const WANDB_FILES = "a directory of the Python W&B client; the W&B client of this miner keeps no local files";
 
 /**
- * Variables of the reference miner's `.env.example` that mean nothing to this miner, with the reason
- * shown instead of a spelling hint. Names without a setting prefix count only when set in `.env`.
+ * Variables of the reference miner's `.env.example` (or of older versions of this miner) that mean
+ * nothing to this miner, with the reason shown instead of a spelling hint. Names without a setting
+ * prefix count only when set in `.env`.
  */
 export const IGNORED_VARIABLES: ReadonlyMap<string, string> = new Map([
   ["HF_USERNAME", HUB],
@@ -150,6 +149,10 @@ export const IGNORED_VARIABLES: ReadonlyMap<string, string> = new Map([
   ["PROMTAIL_JOB", PROMTAIL],
   ["GRAIL_ENV", PROMTAIL],
   ["GF_SERVER_ROOT_URL", "the root URL of the reference's Grafana deployment, not a miner setting"],
+  [
+    "GRAIL_DATA_DIR",
+    "the datasets live under <GRAIL_CACHE_DIR>/datasets; set GRAIL_CACHE_DIR or move the datasets there",
+  ],
 ]);
 
 /** A variable that starts like a setting but is none. */

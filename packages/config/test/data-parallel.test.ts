@@ -63,14 +63,14 @@ describe("the GPU layout check over the TP·DP range", () => {
 
   test("a range beyond the visible GPUs is out of range", () => {
     const err = violation(layout({ generationGpu: 1, tensorParallel: 2, dataParallel: 2, proofGpu: 0 }), 4);
-    expect(err.details.problems).toEqual(["generation GPU 4 is out of range (visible GPUs are 0..3)"]);
+    expect(err.context.problems).toEqual(["generation GPU 4 is out of range (visible GPUs are 0..3)"]);
     expect(err.message).toContain("generation TP=2 × DP=2 on [1,2,3,4]");
     expect(err.message).toContain("fix GRAIL_PIPELINE_VLLM_GPU, _VLLM_TP, _GENERATION_DP,");
   });
 
   test("a proof GPU inside the range is refused without GRAIL_PIPELINE_PROOF_COLOCATE, which the message names", () => {
     const err = violation(layout({ tensorParallel: 2, dataParallel: 2, proofGpu: 3 }), 4);
-    expect(err.details.problems).toEqual(["proof GPU 3 overlaps generation"]);
+    expect(err.context.problems).toEqual(["proof GPU 3 overlaps generation"]);
     expect(err.message).toContain("GRAIL_PIPELINE_PROOF_COLOCATE=true");
   });
 
@@ -95,7 +95,7 @@ describe("the GPU layout check over the TP·DP range", () => {
 
   test("co-location still refuses repeated and out-of-range proof GPUs", () => {
     const err = violation(layout({ dataParallel: 4, proofGpuIds: [3, 3, 5], proofColocate: true }), 4);
-    expect(err.details.problems).toEqual([
+    expect(err.context.problems).toEqual([
       "proof GPU 3 is listed twice",
       "proof GPU 5 is out of range (visible GPUs are 0..3)",
     ]);

@@ -114,7 +114,7 @@ describe("invalid layouts raise ProtocolViolationError with the whole layout", (
     expect(err.message).toMatch(
       /^Pipeline GPU layout is invalid: visible GPUs 0\.\.3; generation TP=2 on \[0,1\]; proof \[1,2\] → proof GPU 1 overlaps generation\. /,
     );
-    expect(err.details).toEqual({
+    expect(err.context).toEqual({
       visibleDeviceCount: 4,
       generationGpus: [0, 1],
       proofGpus: [1, 2],
@@ -136,26 +136,26 @@ describe("invalid layouts raise ProtocolViolationError with the whole layout", (
 
   test("duplicate proof GPUs", () => {
     const err = violation(layout({ proofGpuIds: [4, 5, 4] }), 8);
-    expect(err.details.problems).toEqual(["proof GPU 4 is listed twice"]);
+    expect(err.context.problems).toEqual(["proof GPU 4 is listed twice"]);
   });
 
   test("PROOF_FLASH_ATTN=true is refused with the reason, even in a valid layout", () => {
     const err = violation(layout({ proofFlashAttn: true }), 2);
-    expect(err.details.problems).toEqual([FLASH_ATTN_REFUSAL]);
+    expect(err.context.problems).toEqual([FLASH_ATTN_REFUSAL]);
     expect(err.message).toContain("GRAIL_PIPELINE_PROOF_FLASH_ATTN=true is refused");
     expect(err.message).toContain("leave it false");
   });
 
   test("negative indices and no visible GPU", () => {
-    expect(violation(layout({ generationGpu: -1 }), 2).details.problems).toEqual([
+    expect(violation(layout({ generationGpu: -1 }), 2).context.problems).toEqual([
       "generation GPU -1 is negative",
     ]);
-    expect(violation(layout({ proofGpuIds: [-2] }), 2).details.problems).toEqual([
+    expect(violation(layout({ proofGpuIds: [-2] }), 2).context.problems).toEqual([
       "proof GPU -2 is negative",
     ]);
     const none = violation(layout({}), 0);
     expect(none.message).toContain("visible GPUs none");
-    expect(none.details.problems).toEqual([
+    expect(none.context.problems).toEqual([
       "generation GPU 0 is not visible (no GPU is visible)",
       "proof GPU 1 is not visible (no GPU is visible)",
     ]);
@@ -171,7 +171,7 @@ describe("invalid layouts raise ProtocolViolationError with the whole layout", (
       }),
       4,
     );
-    expect(err.details.problems).toEqual([
+    expect(err.context.problems).toEqual([
       "proof GPU 1 overlaps generation",
       "proof GPU 3 is listed twice",
       "proof GPU 9 is out of range (visible GPUs are 0..3)",
@@ -193,7 +193,7 @@ describe("invalid layouts raise ProtocolViolationError with the whole layout", (
     expect(err.message).toContain(
       "Pipeline GPU layout is invalid: visible GPUs unknown; generation TP=2 on [0,1]; proof [1,3,3,70] → ",
     );
-    expect(err.details.problems).toEqual([
+    expect(err.context.problems).toEqual([
       "proof GPU 1 overlaps generation",
       "proof GPU 3 is listed twice",
       "GRAIL_PIPELINE_PROOF_ENGINE names GPU 6, which is not a proof GPU",

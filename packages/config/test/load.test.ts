@@ -427,6 +427,22 @@ describe("chain", () => {
     expect(configError({ GRAIL_WATCHDOG_WINDOWS: "-1" }).message).toContain("GRAIL_WATCHDOG_WINDOWS");
   });
 
+  test("the Python interpreter of the sandbox, the MATH judge and torch workers: python3 unless set", () => {
+    expect(load().pipeline.python).toBe("python3");
+    expect(load({ GRAIL_PYTHON: " /opt/py312/bin/python " }).pipeline.python).toBe("/opt/py312/bin/python");
+    expect(load({ GRAIL_PYTHON: "" }).pipeline.python).toBe("python3");
+  });
+
+  test("the proof engine's switches: no per-stage profile, prompts shared, unless set", () => {
+    expect(load().pipeline).toMatchObject({ engineProfile: false, engineSharePrompts: true });
+    const set = load({ GRAIL_ENGINE_PROFILE: "1", GRAIL_ENGINE_SHARE_PROMPTS: "0" });
+    expect(set.pipeline).toMatchObject({ engineProfile: true, engineSharePrompts: false });
+    expect(set.origin.unknown).toEqual([]);
+    const err = configError({ GRAIL_ENGINE_PROFILE: "on" });
+    expect(err.issues.map((i) => i.variable)).toEqual(["GRAIL_ENGINE_PROFILE"]);
+    expect(err.message).toContain("true/false, 1/0 or yes/no");
+  });
+
   test("--no-drand and GRAIL_DRAND", () => {
     expect(load({}, { argv: ["--no-drand"] }).chain.useDrand).toBe(false);
     expect(load({ GRAIL_DRAND: "false" }).chain.useDrand).toBe(false);

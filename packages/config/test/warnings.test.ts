@@ -49,11 +49,10 @@ describe("variables that look like settings but are none", () => {
       CUDA_HOME: "/usr/local/cuda",
       PATH: "/usr/bin",
       GRAIL_TYPO_BUT_EMPTY: "",
-      // set by the Docker image and read by the engine build / the engine itself
+      // set by the Docker image and read by the engine build
       GRAIL_ENGINE_CUDA: "1",
       GRAIL_ENGINE_PORTABLE: "1",
-      GRAIL_ENGINE_PROFILE: "1",
-      GRAIL_PYTHON: "python3.12",
+      GRAIL_ENGINE_CUDA_ARCHS: "90",
       // btwallet's password variable of an encrypted hotkey, read by the wallet loader
       BT_PW__HOME_MINER__BITTENSOR_WALLETS_DEFAULT_HOTKEYS_DEFAULT: "b64",
     });
@@ -63,9 +62,9 @@ describe("variables that look like settings but are none", () => {
   test("a variable read elsewhere from the process environment is flagged when it only sits in .env", () => {
     const envFile = writeFile(
       path.join(dir, "elsewhere", ".env"),
-      "BT_PW__HOME_MINER__BITTENSOR_WALLETS_DEFAULT_HOTKEYS_DEFAULT=b64\nGRAIL_ENGINE_PROFILE=1\n",
+      "BT_PW__HOME_MINER__BITTENSOR_WALLETS_DEFAULT_HOTKEYS_DEFAULT=b64\nGRAIL_ENGINE_CUDA=1\n",
     );
-    const cfg = load({ GRAIL_ENGINE_PROFILE: "1" }, { envFile });
+    const cfg = load({ GRAIL_ENGINE_CUDA: "1" }, { envFile });
     expect(cfg.origin.unknown).toEqual([
       {
         variable: "BT_PW__HOME_MINER__BITTENSOR_WALLETS_DEFAULT_HOTKEYS_DEFAULT",
@@ -91,6 +90,21 @@ describe("variables that look like settings but are none", () => {
       },
       { variable: "BT_NETUIDD", source: "environment", nearest: "BT_NETUID", ignored: null },
     ]);
+  });
+
+  test("GRAIL_DATA_DIR, the old second cache root, is ignored with a pointer to GRAIL_CACHE_DIR", () => {
+    const cfg = load({ GRAIL_DATA_DIR: "/srv/datasets" });
+    expect(cfg.origin.unknown).toEqual([
+      {
+        variable: "GRAIL_DATA_DIR",
+        source: "environment",
+        nearest: null,
+        ignored: expect.stringMatching(/<GRAIL_CACHE_DIR>\/datasets/),
+      },
+    ]);
+    expect(configWarnings(cfg, noHotkey)[0]?.message).toMatch(
+      /^GRAIL_DATA_DIR \(from environment\) is ignored: /,
+    );
   });
 
   test("nearest names: edit distance, and nothing when no setting is close", () => {

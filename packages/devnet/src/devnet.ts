@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
 import path from "node:path";
 import { type HotkeySigner, KeyringHotkeySigner } from "@grail/chain";
 import { localChainSpec } from "@grail/chain/testing";
@@ -36,9 +35,9 @@ export interface DevnetOptions {
    * the reason is logged and kept in `Devnet.chainFallback`.
    */
   chain?: LocalChainKind;
-  /** Raw subtensor chain spec for chopsticks. Default: GRAIL_DEVNET_CHAIN_SPEC, else the shipped spec 218. */
+  /** Raw subtensor chain spec for chopsticks (the miner passes GRAIL_DEVNET_CHAIN_SPEC). Default: the shipped spec 218. */
   chainSpec?: string;
-  /** Where the object store's files live. Default ~/.cache/grail-ts/devnet. */
+  /** Where the object store's files live with `persistStore` (the miner passes `<GRAIL_CACHE_DIR>/devnet`). */
   cacheDir?: string;
   /** Keep the object store's files in `<cacheDir>/s3` instead of a temporary directory. */
   persistStore?: boolean;
@@ -53,7 +52,6 @@ export interface DevnetOptions {
    * starts, as a real-network miner does.
    */
   datasets?: DatasetStore | { readonly real: FetchDatasetsOptions };
-  env?: NodeJS.ProcessEnv;
   log?: DevnetLog;
 }
 
@@ -105,17 +103,9 @@ export async function devnetHotkey(name: string): Promise<HotkeySigner> {
   );
 }
 
-export function defaultDevnetCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const root = env.GRAIL_CACHE_DIR ?? path.join(homedir(), ".cache", "grail-ts");
-  return path.join(root, "devnet");
-}
-
-/** The chain spec to run under chopsticks: the option, GRAIL_DEVNET_CHAIN_SPEC, or the shipped spec 218. */
-export function resolveChainSpec(options: Pick<DevnetOptions, "chainSpec" | "env">): string {
-  if (options.chainSpec) return path.resolve(options.chainSpec);
-  const env = options.env ?? process.env;
-  if (env.GRAIL_DEVNET_CHAIN_SPEC) return path.resolve(env.GRAIL_DEVNET_CHAIN_SPEC);
-  return localChainSpec();
+/** The chain spec to run under chopsticks: the option, or the shipped spec 218. */
+export function resolveChainSpec(options: Pick<DevnetOptions, "chainSpec">): string {
+  return options.chainSpec ? path.resolve(options.chainSpec) : localChainSpec();
 }
 
 /** Root directory of an installed workspace package (the folder holding its package.json). */
@@ -211,7 +201,6 @@ async function startLocalChain(
 export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> {
   const log = options.log ?? (() => undefined);
   const blockTimeMs = options.blockTimeMs ?? 2_000;
-  const cacheDir = options.cacheDir ?? defaultDevnetCacheDir(options.env);
   const task: TrainerTask = { ...DEVNET_TASK, ...options.task };
   // Before anything starts: a network whose windows cannot build their problems is no network.
   const datasets = await localDatasets(options.datasets, task, log);
@@ -220,9 +209,14 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
+    if (options.persistStore && !options.cacheDir) {
+      throw new DevnetStartError("persistStore keeps the store's files under cacheDir: pass cacheDir", {
+        part: "store",
+      });
+    }
     const store = await startLocalObjectStore({
       buckets: [TRAINER_BUCKET, MINER_BUCKET],
-      ...(options.persistStore ? { dir: path.join(cacheDir, "s3") } : {}),
+      ...(options.persistStore && options.cacheDir ? { dir: path.join(options.cacheDir, "s3") } : {}),
     });
     cleanups.push(() => store.close());
     const storeLocation = { endpointUrl: store.endpointUrl, region: "us-east-1", forcePathStyle: true };

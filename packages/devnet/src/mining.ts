@@ -24,6 +24,8 @@ export interface LocalMiningOptions {
   pool?: Partial<ProofPoolOptions>;
   /** "thread" (default, as the miner) or "inline". */
   fileWriter?: "thread" | "inline";
+  /** Interpreter of the code sandbox and the MATH judge (the miner's GRAIL_PYTHON setting). */
+  python: string;
 }
 
 export interface LocalMiningParts extends MiningWiring {
@@ -68,6 +70,7 @@ export async function localMiningParts(
     randomness: localRandomness(),
     checkpoints: localTrainerCheckpoints(devnet, path.join(options.workDir, "checkpoints"), logger),
     datasets: devnet.datasets,
+    python: options.python,
     upload: {
       writer,
       spoolDir: path.join(options.workDir, "spool"),
@@ -112,6 +115,8 @@ export interface DevnetValidatorOptions {
   threads?: number;
   distribution?: DistributionScope;
   progress?: (message: string) => void;
+  /** Interpreter of the validator's code sandbox and MATH judge (the GRAIL_PYTHON setting). */
+  python: string;
 }
 
 /**
@@ -123,7 +128,7 @@ export function devnetValidator(
   devnet: Devnet,
   options: DevnetValidatorOptions,
 ): { validator: LocalValidator; close(): Promise<void> } {
-  const environments = new LocalEnvironments(devnet.datasets);
+  const environments = new LocalEnvironments(devnet.datasets, { python: options.python });
   const validator = new LocalValidator({
     chain: devnet.chain,
     minerStore: devnet.minerBucketReader(),

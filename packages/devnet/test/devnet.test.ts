@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { loadModel } from "@grail/engine-native";
 import { WINDOW_LENGTH } from "@grail/protocol";
 import {
@@ -104,7 +105,7 @@ describe("the embedded local network", () => {
     const fullDir = await store.getCheckpoint(first);
 
     await devnet.chain.waitForBlock(devnet.firstWindow + 1);
-    while (devnet.trainer.published.length < 2) await new Promise((r) => setTimeout(r, 50));
+    while (devnet.trainer.published.length < 2) await sleep(50);
     const delta = devnet.trainer.published[1]!;
     expect(delta).toMatchObject({ window: devnet.firstWindow, type: "DELTA" });
     expect(delta.nonzero).toBeGreaterThan(0);

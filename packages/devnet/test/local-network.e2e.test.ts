@@ -22,7 +22,7 @@ import {
 } from "@grail/validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Devnet, devnetHotkey, devnetValidator, startDevnet } from "../src/index.js";
-import { capturedLogger, type LocalMinerRun, mineWindows } from "./helpers/mine.js";
+import { capturedLogger, type LocalMinerRun, mineWindows, TEST_PYTHON } from "./helpers/mine.js";
 
 let work: string;
 let devnet: Devnet;
@@ -52,7 +52,10 @@ beforeAll(async () => {
   }
   await run.stop();
   window = run.reports[0]!.windowStart;
-  const local = devnetValidator(devnet, { cacheRoot: path.join(work, "validator-checkpoints") });
+  const local = devnetValidator(devnet, {
+    cacheRoot: path.join(work, "validator-checkpoints"),
+    python: TEST_PYTHON,
+  });
   validator = local.validator;
   closeValidator = local.close;
   verdict = await validator.validate(miner.ss58, window, { distribution: "all" });
@@ -275,7 +278,7 @@ describe("a window mined on the local network", () => {
           return true;
         },
       }) as unknown as NodeJS.WritableStream;
-    const io = { stdout: sink("stdout"), stderr: sink("stderr"), env: {} };
+    const io = { stdout: sink("stdout"), stderr: sink("stderr"), env: {}, envFile: null };
     expect(await runValidateCli(args, io), out.stderr).toBe(0);
     expect(out.stdout).toMatch(/proof_valid\s+§7\.4 P4\s+hard\s+16\s+0/);
     expect(out.stdout).toMatch(/verdict: PASS/);

@@ -248,13 +248,14 @@ class LoadWorker final : public EngineWorker {
 
 class ProveWorker final : public EngineWorker {
  public:
-  ProveWorker(Napi::Env env, std::shared_ptr<ModelState> s, BatchData b, std::vector<int32_t> rvec)
-      : EngineWorker(env, std::move(s)), batch_(std::move(b)), rvec_(std::move(rvec)) {}
+  ProveWorker(Napi::Env env, std::shared_ptr<ModelState> s, BatchData b, std::vector<int32_t> rvec,
+              ProveOptions options)
+      : EngineWorker(env, std::move(s)), batch_(std::move(b)), rvec_(std::move(rvec)), options_(options) {}
 
  protected:
   void run(ModelState& s) override {
     if (!s.backend) throw EngineException("closed", "the model is closed");
-    s.backend->prove(batch_.view(), rvec_.data(), out_);
+    s.backend->prove(batch_.view(), rvec_.data(), options_, out_);
   }
   Napi::Value result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);
@@ -273,6 +274,7 @@ class ProveWorker final : public EngineWorker {
  private:
   BatchData batch_;
   std::vector<int32_t> rvec_;
+  ProveOptions options_;
   ProveOutput out_;
 };
 
@@ -335,10 +337,14 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Load(const Napi::CallbackInfo& info) {
     return queue(new LoadWorker(info.Env(), state_, parse_weights(info[0].As<Napi::Object>())));
   }
+  // prove(tokens, offsets, promptLens, rvec, profile, sharePrompts)
   Napi::Value Prove(const Napi::CallbackInfo& info) {
     const Napi::Int32Array r = info[3].As<Napi::Int32Array>();
     std::vector<int32_t> rvec(r.Data(), r.Data() + r.ElementLength());
-    return queue(new ProveWorker(info.Env(), state_, parse_batch(info, true), std::move(rvec)));
+    ProveOptions options;
+    options.profile = info[4].As<Napi::Boolean>().Value();
+    options.sharePrompts = info[5].As<Napi::Boolean>().Value();
+    return queue(new ProveWorker(info.Env(), state_, parse_batch(info, true), std::move(rvec), options));
   }
   Napi::Value LastLogits(const Napi::CallbackInfo& info) {
     return queue(new FloatsWorker(info.Env(), state_, parse_batch(info, false), FloatsWorker::Kind::LastLogits));

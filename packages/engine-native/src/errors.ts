@@ -1,3 +1,5 @@
+import { GrailError } from "@grail/protocol";
+
 /** Machine-readable reasons an engine call can fail. */
 export type EngineErrorCode =
   | "missing_file"
@@ -21,15 +23,11 @@ export type EngineErrorCode =
   | "internal";
 
 /** Every failure of the engine: `code` says what went wrong, the message says what to do about it. */
-export class EngineError extends Error {
-  readonly code: EngineErrorCode;
-  readonly details: Readonly<Record<string, unknown>>;
+export class EngineError extends GrailError {
+  declare readonly code: EngineErrorCode;
 
-  constructor(code: EngineErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = "EngineError";
-    this.code = code;
-    this.details = details;
+  constructor(code: EngineErrorCode, message: string, context: Record<string, unknown> = {}) {
+    super(message, context, { code });
   }
 }
 

@@ -7,6 +7,7 @@ export {
   loadModel,
   type ProofModel,
   type ProofModelDiagnostics,
+  type ProveOptions,
   type RolloutInput,
   type RolloutProof,
 } from "./model.js";

@@ -20,7 +20,16 @@ export interface RolloutProof {
   eosProb: number;
 }
 
-export interface LoadOptions {
+/** Switches of prove() calls; both change only what the CUDA backend does, never a result. */
+export interface ProveOptions {
+  /** Time every kernel family for lastProfile() (GRAIL_ENGINE_PROFILE); costs speed. Default false. */
+  profile?: boolean;
+  /** Compute a group's shared prompt once rather than per rollout (GRAIL_ENGINE_SHARE_PROMPTS). Default true. */
+  sharePrompts?: boolean;
+}
+
+/** `profile` and `sharePrompts` are the defaults of every prove() of the model. */
+export interface LoadOptions extends ProveOptions {
   /** Default: cuda if available, else cpu. */
   backend?: Backend;
   /** CUDA device index relative to CUDA_VISIBLE_DEVICES; default 0. */
@@ -33,7 +42,11 @@ export interface ProofModel {
   readonly info: ModelInfo;
   readonly backend: Backend;
   readonly modelDir: string;
-  prove(batch: readonly RolloutInput[], randomnessHex: string): Promise<RolloutProof[]>;
+  prove(
+    batch: readonly RolloutInput[],
+    randomnessHex: string,
+    options?: ProveOptions,
+  ): Promise<RolloutProof[]>;
   lastLogits(sequences: readonly (Int32Array | readonly number[])[]): Promise<Float32Array[]>;
   reload(modelDir: string): Promise<void>;
   close(): void;
@@ -47,13 +60,28 @@ export interface ProofModelDiagnostics {
   weightStats(): { weightBytes: number; weightAllocations: number };
   /**
    * Per-stage GPU times of the last prove() (it waits for calls still queued), when that call ran on
-   * the CUDA backend with GRAIL_ENGINE_PROFILE=1 in the environment; null otherwise. The variable is
-   * read at each call, and profiling changes no result.
+   * the CUDA backend with `profile` on; null otherwise. Profiling changes no result.
    */
   lastProfile(): Promise<EngineProfile | null>;
 }
 
 const HEX_RE = /^\s*(0[xX])?[0-9a-fA-F]+\s*$/;
+
+/** The switches of a call: `options` over `defaults`, each checked to be a boolean. */
+function proveSwitches(options: ProveOptions, defaults: Required<ProveOptions>): Required<ProveOptions> {
+  const out = { ...defaults };
+  for (const key of ["profile", "sharePrompts"] as const) {
+    const value: unknown = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== "boolean") {
+      throw new EngineError("invalid_input", `${key} must be true or false, got ${JSON.stringify(value)}`, {
+        [key]: value,
+      });
+    }
+    out[key] = value;
+  }
+  return out;
+}
 
 function sameArchitecture(a: ParsedConfig, b: ParsedConfig): boolean {
   const x = a.native;
@@ -82,7 +110,13 @@ class NativeProofModel implements ProofModel, ProofModelDiagnostics {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  constructor(dir: string, config: ParsedConfig, backend: Backend, handle: NativeModelHandle) {
+  constructor(
+    dir: string,
+    config: ParsedConfig,
+    backend: Backend,
+    handle: NativeModelHandle,
+    private readonly switches: Required<ProveOptions>,
+  ) {
     this.dir = dir;
     this.config = config;
     this.backend = backend;
@@ -135,7 +169,12 @@ class NativeProofModel implements ProofModel, ProofModelDiagnostics {
     return { tokens, offsets };
   }
 
-  async prove(batch: readonly RolloutInput[], randomnessHex: string): Promise<RolloutProof[]> {
+  async prove(
+    batch: readonly RolloutInput[],
+    randomnessHex: string,
+    options: ProveOptions = {},
+  ): Promise<RolloutProof[]> {
+    const { profile, sharePrompts } = proveSwitches(options, this.switches);
     if (batch.length === 0) return [];
     if (typeof randomnessHex !== "string" || !HEX_RE.test(randomnessHex)) {
       throw new EngineError(
@@ -163,7 +202,9 @@ class NativeProofModel implements ProofModel, ProofModelDiagnostics {
     );
     const promptLens = Int32Array.from(batch, (r) => r.promptLen);
     const rvec = generateRVec(randomnessHex);
-    const res = await this.run("prove", () => this.handle.prove(tokens, offsets, promptLens, rvec));
+    const res = await this.run("prove", () =>
+      this.handle.prove(tokens, offsets, promptLens, rvec, profile, sharePrompts),
+    );
     let lpAt = 0;
     return batch.map((r, i) => {
       const len = r.tokens.length;
@@ -238,6 +279,7 @@ export async function loadModel(
   if (!Number.isInteger(threads) || threads < 0) {
     throw new EngineError("invalid_input", `threads must be a non-negative integer, got ${threads}`);
   }
+  const switches = proveSwitches(options, { profile: false, sharePrompts: true });
   const addon = loadAddon();
   const handle = new addon.NativeModel(config.native, backend, device, threads, cudaLibraryPath());
   try {
@@ -246,5 +288,5 @@ export async function loadModel(
     handle.close();
     throw fromNativeError(err, { operation: "load", modelDir, backend });
   }
-  return new NativeProofModel(modelDir, config, backend, handle);
+  return new NativeProofModel(modelDir, config, backend, handle, switches);
 }

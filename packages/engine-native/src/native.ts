@@ -20,11 +20,13 @@ export interface NativeModelHandle {
     offsets: Float64Array,
     promptLens: Int32Array,
     rvec: Int32Array,
+    profile: boolean,
+    sharePrompts: boolean,
   ): Promise<NativeProveResult>;
   lastLogits(tokens: Int32Array, offsets: Float64Array): Promise<Float32Array>;
   hiddenStates(tokens: Int32Array, offsets: Float64Array): Promise<Float32Array>;
   stats(): { weightBytes: number; weightAllocations: number };
-  /** JSON of the last prove()'s per-stage profile (CUDA with GRAIL_ENGINE_PROFILE=1), else null. */
+  /** JSON of the last prove()'s per-stage profile (CUDA, called with profile on), else null. */
   profile(): string | null;
   close(): void;
 }

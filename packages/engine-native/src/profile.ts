@@ -31,7 +31,7 @@ export interface ProfileStage {
 }
 
 /**
- * Where one prove() call spent its time, from the CUDA backend with GRAIL_ENGINE_PROFILE=1.
+ * Where one prove() call spent its time, from the CUDA backend called with `profile` on.
  * Stage times come from CUDA events on the engine's stream; gpuMs spans the whole call on the
  * stream, so unattributedMs (gpuMs minus the stages) is launch gaps and host work the GPU waited for.
  */

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { mulberry32 } from "@grail/util";
 import type { ModelType } from "./config.js";
 import { type SafetensorsDtype, type TensorToWrite, writeSafetensors } from "./safetensors.js";
 
@@ -26,17 +27,6 @@ export interface RandomModelOptions {
   llama3RopeScaling?: { factor: number; lowFreqFactor: number; highFreqFactor: number; originalMax: number };
   /** Std of the weight init (HF initializer_range). */
   initStd?: number;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const f32 = new Float32Array(1);

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { EngineError, loadModel, PROFILE_STAGES, parseProfile } from "../src/index.js";
 import { tinyModel, tokenSeq } from "./helpers.js";
 
@@ -20,10 +20,6 @@ function report(overrides: Record<string, unknown> = {}): Record<string, unknown
 }
 
 describe("per-stage profile", () => {
-  afterEach(() => {
-    delete process.env.GRAIL_ENGINE_PROFILE;
-  });
-
   it("types the native report and derives the time no stage accounts for", () => {
     const p = parseProfile(JSON.stringify(report()));
     expect(p.stages.map((s) => s.name)).toEqual([...PROFILE_STAGES]);
@@ -50,7 +46,7 @@ describe("per-stage profile", () => {
     }
   });
 
-  it("is null on the CPU backend, which has no profiler, and profiling leaves proofs unchanged", async () => {
+  it("is null on the CPU backend, which has no profiler, and the engine switches leave proofs unchanged", async () => {
     const model = await loadModel(tinyModel("qwen2"), { backend: "cpu" });
     const batch = [
       { tokens: tokenSeq(40, 300, 3), promptLen: 9 },
@@ -58,11 +54,26 @@ describe("per-stage profile", () => {
     ];
     expect(await model.lastProfile()).toBeNull();
     const plain = await model.prove(batch, RANDOMNESS);
-    process.env.GRAIL_ENGINE_PROFILE = "1";
-    const profiled = await model.prove(batch, RANDOMNESS);
+    const profiled = await model.prove(batch, RANDOMNESS, { profile: true, sharePrompts: false });
     expect(await model.lastProfile()).toBeNull();
     expect(profiled).toEqual(plain);
     model.close();
     await expect(model.lastProfile()).rejects.toMatchObject({ code: "closed" });
+  });
+
+  it("takes its switches per model and per call, and refuses values that are not booleans", async () => {
+    const model = await loadModel(tinyModel("qwen2"), { backend: "cpu", profile: true, sharePrompts: false });
+    const batch = [{ tokens: tokenSeq(12, 300, 5), promptLen: 4 }];
+    expect(await model.prove(batch, RANDOMNESS, { profile: false })).toHaveLength(1);
+    for (const bad of [{ profile: "1" }, { sharePrompts: 0 }]) {
+      await expect(model.prove(batch, RANDOMNESS, bad as never)).rejects.toMatchObject({
+        code: "invalid_input",
+        message: expect.stringMatching(/must be true or false/),
+      });
+    }
+    model.close();
+    await expect(
+      loadModel(tinyModel("qwen2"), { backend: "cpu", profile: "yes" as never }),
+    ).rejects.toMatchObject({ code: "invalid_input" });
   });
 });

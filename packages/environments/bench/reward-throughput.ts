@@ -1,5 +1,5 @@
 // Reward throughput: how many completions per second each environment scores on this machine.
-// Run: npx tsx packages/environments/bench/reward-throughput.ts [--workers N] [--groups G]
+// Run: npx tsx packages/environments/bench/reward-throughput.ts [--workers N] [--groups G] [--python PATH]
 // A window (~6 min) at thousands of rollouts needs tens of rewards per second; code environments
 // are the expensive ones, since every completion runs its tests in the sandbox pool.
 import { availableParallelism } from "node:os";
@@ -17,8 +17,9 @@ import {
 } from "../src/index.js";
 
 const { values } = parseArgs({
-  options: { workers: { type: "string" }, groups: { type: "string" } },
+  options: { workers: { type: "string" }, groups: { type: "string" }, python: { type: "string" } },
 });
+const python = values.python ?? "python3";
 const workers = Number(values.workers ?? availableParallelism());
 const groups = Number(values.groups ?? 40);
 const ROLLOUTS = 16;
@@ -69,15 +70,15 @@ async function measure(label: string, env: TaskEnvironment): Promise<void> {
 }
 
 const datasets = bundledDatasetStore();
-const sandbox = new CodeSandbox({ workers });
+const sandbox = new CodeSandbox({ workers, python });
 const iso = await sandbox.start();
 console.log(
   `sandbox: ${workers} workers, python ${iso.python}, seccomp=${iso.seccomp}, network=${iso.network}, cores=${availableParallelism()}`,
 );
 let judge: SymbolicJudge = fallbackJudge;
 let oracle: MathOracle | null = null;
-if (MathOracle.available()) {
-  oracle = new MathOracle();
+if (MathOracle.available(python)) {
+  oracle = new MathOracle({ python });
   await oracle.start();
   judge = oracle;
 }

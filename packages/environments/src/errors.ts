@@ -1,12 +1,7 @@
-/** Base class of every error this package throws; `details` carries machine-readable context. */
-export class EnvironmentError extends Error {
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.details = details;
-  }
-}
+import { GrailError } from "@grail/protocol";
+
+/** Base class of every error this package throws; `context` carries machine-readable context. */
+export class EnvironmentError extends GrailError {}
 
 export class UnknownEnvironmentError extends EnvironmentError {
   constructor(envId: string, known: readonly string[]) {
@@ -32,7 +27,7 @@ export class DatasetMissingError extends EnvironmentError {
   constructor(envId: string, path: string) {
     super(
       `dataset files for "${envId}" are not cached at ${path}; run \`pnpm datasets:fetch\` ` +
-        "(needs internet once) or point GRAIL_DATA_DIR at a cache that has them",
+        "(needs internet once) or set GRAIL_CACHE_DIR to a cache root whose datasets/ has them",
       { envId, path },
     );
   }
@@ -64,23 +59,23 @@ export class DatasetFetchError extends EnvironmentError {
  */
 export class DatasetProvisionError extends EnvironmentError {
   constructor(dataset: string, state: string, dataDir: string, hubUrl: string, cause: EnvironmentError) {
-    const where = typeof cause.details.url === "string" ? cause.details.url : cause.details.file;
+    const where = typeof cause.context.url === "string" ? cause.context.url : cause.context.file;
     super(
       `dataset "${dataset}" is ${state} and could not be fetched into ${dataDir}/datasets from ${hubUrl} ` +
-        `(${cause instanceof DatasetFetchError ? "download failed" : "integrity check failed"}: ${where}: ${cause.details.problem}). ` +
+        `(${cause instanceof DatasetFetchError ? "download failed" : "integrity check failed"}: ${where}: ${cause.context.problem}). ` +
         "Run `pnpm datasets:fetch` where the hub is reachable (and copy its datasets directory here), " +
         "or set HF_ENDPOINT to a reachable mirror; partial downloads are kept and continue on the next start",
-      { dataset, state, dataDir, hubUrl, ...cause.details },
+      { dataset, state, dataDir, hubUrl, ...cause.context },
     );
   }
 }
 
 export class SandboxUnavailableError extends EnvironmentError {
-  constructor(problem: string, details: Record<string, unknown> = {}) {
+  constructor(problem: string, context: Record<string, unknown> = {}) {
     super(
       `the Python sandbox cannot run (${problem}); install python3 (>= 3.11) or set GRAIL_PYTHON ` +
         "to an interpreter, code environments cannot be scored without it",
-      details,
+      context,
     );
   }
 }

@@ -7,11 +7,12 @@ import {
   type Problem,
   parseGsm8kGold,
 } from "../src/index.js";
+import { TEST_PYTHON } from "./python.js";
 
 const wrap = (s: string) => `<start_working_out>work</end_working_out><SOLUTION>${s}</SOLUTION><|im_end|>`;
 
 describe("the bundled problem set for the local network", () => {
-  const sandbox = new CodeSandbox({ workers: 2 });
+  const sandbox = new CodeSandbox({ python: TEST_PYTHON, workers: 2 });
   const datasets = bundledDatasetStore();
   beforeAll(() => sandbox.start());
   afterAll(() => sandbox.close());

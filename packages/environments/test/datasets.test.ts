@@ -158,6 +158,33 @@ describe("fetching from the hub (loopback stand-in)", () => {
     expect(await runDatasetsFetchCli(["--bogus"], io)).toBe(2);
   });
 
+  it("writes under the cache root it is given when --data-dir is left out, and needs one of the two", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
+    const cacheDir = tmp();
+    const args = [
+      "--only",
+      "mbpp",
+      "--hub",
+      hub.url,
+      "--revision",
+      `mbpp=${commit}`,
+      "--allow-row-count-mismatch",
+    ];
+    expect(await runDatasetsFetchCli(args, io, { defaultDataDir: () => cacheDir })).toBe(0);
+    await expect(readManifest(cacheDir, "mbpp")).resolves.toMatchObject({ dataset: "mbpp" });
+    expect(out.at(-1)).toContain(`under ${cacheDir}`);
+
+    const refused = () => {
+      throw new Error("GRAIL_CACHE_DIR is empty");
+    };
+    expect(await runDatasetsFetchCli(args, io, { defaultDataDir: refused })).toBe(2);
+    expect(err.at(-1)).toMatch(/GRAIL_CACHE_DIR is empty.*--data-dir/s);
+    expect(await runDatasetsFetchCli(args, io)).toBe(2);
+    expect(err.at(-1)).toMatch(/--data-dir/);
+  });
+
   it("reports HTTP failures with the URL", async () => {
     const err = await fetchDatasets({ dataDir: tmp(), datasets: ["gsm8k"], hubUrl: hub.url }).catch(
       (e: unknown) => e,

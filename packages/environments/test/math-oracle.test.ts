@@ -1,13 +1,14 @@
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fallbackJudge, MathOracle, mathAnswersEqual, scoreMath, THINKING_CONFIGS } from "../src/index.js";
+import { TEST_PYTHON } from "./python.js";
 
 // CI runs on the same image as development, which has python3 with sympy; without it the miner
 // uses the fallback judge, which the rewards tests cover.
-const HAS_SYMPY = MathOracle.available();
+const HAS_SYMPY = MathOracle.available(TEST_PYTHON);
 
 describe.runIf(HAS_SYMPY)("MATH equality through sympy (spec §5.2 vectors)", () => {
-  const oracle = new MathOracle({ timeoutSeconds: 3 });
+  const oracle = new MathOracle({ python: TEST_PYTHON, timeoutSeconds: 3 });
   beforeAll(() => oracle.start(), 60_000);
   afterAll(() => oracle.close());
 

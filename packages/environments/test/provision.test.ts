@@ -189,7 +189,7 @@ describe("provisioning the datasets at start", () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(DatasetProvisionError);
-    expect((err as DatasetProvisionError).details).toMatchObject({ dataset: "humaneval" });
+    expect((err as DatasetProvisionError).context).toMatchObject({ dataset: "humaneval" });
     expect((err as Error).message).toMatch(/"humaneval"/);
     expect((err as Error).message).toMatch(/sha256 [0-9a-f]{64}, the hub lists [0-9a-f]{64}/);
     expect((err as Error).message).toMatch(/pnpm datasets:fetch/);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CodeRunResult, CodeSandbox } from "../src/index.js";
+import { TEST_PYTHON } from "./python.js";
 import { ESCAPE } from "./sandbox-escape.js";
 
 // A wrong solution: every test below fails unless the result is forged.
@@ -32,7 +33,12 @@ function expectFailed(r: CodeRunResult): void {
 }
 
 describe("model-written code cannot forge its own test result", () => {
-  const sandbox = new CodeSandbox({ workers: 1, testTimeoutSeconds: 2, jobSlackSeconds: 5 });
+  const sandbox = new CodeSandbox({
+    python: TEST_PYTHON,
+    workers: 1,
+    testTimeoutSeconds: 2,
+    jobSlackSeconds: 5,
+  });
   beforeAll(() => sandbox.start());
   afterAll(() => sandbox.close());
 
@@ -111,7 +117,12 @@ ${WRONG}`;
 });
 
 describe("the file system outside the sandbox directory is out of reach", () => {
-  const sandbox = new CodeSandbox({ workers: 1, testTimeoutSeconds: 2, jobSlackSeconds: 5 });
+  const sandbox = new CodeSandbox({
+    python: TEST_PYTHON,
+    workers: 1,
+    testTimeoutSeconds: 2,
+    jobSlackSeconds: 5,
+  });
   beforeAll(() => sandbox.start());
   afterAll(() => sandbox.close());
 
@@ -177,7 +188,7 @@ def f():
 });
 
 describe.runIf(ROOT)("model-written code does not run as the miner's user (miner runs as root)", () => {
-  const sandbox = new CodeSandbox({ workers: 1 });
+  const sandbox = new CodeSandbox({ python: TEST_PYTHON, workers: 1 });
   beforeAll(() => sandbox.start());
   afterAll(() => sandbox.close());
 

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CacheDirectorySource,
@@ -11,6 +12,7 @@ import {
   scoreCode,
   THINKING_CONFIGS,
 } from "../src/index.js";
+import { TEST_PYTHON } from "./python.js";
 import { ESCAPE } from "./sandbox-escape.js";
 
 const FIXTURES = resolve(import.meta.dirname, "fixtures");
@@ -30,7 +32,7 @@ function childrenOf(pid: number): number[] {
 }
 
 describe("execution semantics of the validator's pool (spec §6.2)", () => {
-  const sandbox = new CodeSandbox({ workers: 2 });
+  const sandbox = new CodeSandbox({ python: TEST_PYTHON, workers: 2 });
   const store = new DatasetStore(new CacheDirectorySource(FIXTURES, { requireCatalogCounts: false }));
   beforeAll(() => sandbox.start());
   afterAll(() => sandbox.close());
@@ -44,7 +46,7 @@ describe("execution semantics of the validator's pool (spec §6.2)", () => {
     if (process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")) {
       expect(iso.seccomp).toBe(true);
     }
-    expect(iso.python).toBe(resolvePythonRuntime().version);
+    expect(iso.python).toBe(resolvePythonRuntime(TEST_PYTHON).version);
   });
 
   it("HumanEval FixtureEval/0: the prompt's typing import fails every test (0.3), without it 1.0", async () => {
@@ -160,7 +162,7 @@ describe("execution semantics of the validator's pool (spec §6.2)", () => {
 
 describe("recycling after the reuse limit (spec §6.2: 50 jobs)", () => {
   it("replaces a worker after maxJobsPerWorker jobs", async () => {
-    const sandbox = new CodeSandbox({ workers: 1, maxJobsPerWorker: 2 });
+    const sandbox = new CodeSandbox({ python: TEST_PYTHON, workers: 1, maxJobsPerWorker: 2 });
     try {
       await sandbox.start();
       const [first] = sandbox.workerPids;
@@ -178,6 +180,7 @@ describe("recycling after the reuse limit (spec §6.2: 50 jobs)", () => {
 
 describe("hostile code ends as a failed test and leaves the miner unharmed", () => {
   const sandbox = new CodeSandbox({
+    python: TEST_PYTHON,
     workers: 2,
     testTimeoutSeconds: 1,
     jobSlackSeconds: 2,
@@ -208,7 +211,7 @@ describe("hostile code ends as a failed test and leaves the miner unharmed", () 
     expect(after.status).toBe("all_passed");
     // The replacement starts when the killed worker's exit is observed.
     for (let i = 0; i < 100 && !sandbox.workerPids.some((p) => !before.includes(p)); i++) {
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     expect(sandbox.workerPids.some((p) => !before.includes(p))).toBe(true);
   });

@@ -1,10 +1,26 @@
+import type { BasicLogger } from "@grail/log";
+import { backoffSchedule, RetryFailure, retry } from "@grail/util";
 import PQueue from "p-queue";
-import { GenerationConfigError, GenerationRequestError, ResponseShapeError } from "./errors.js";
+import {
+  GenerationConfigError,
+  GenerationError,
+  GenerationRequestError,
+  ResponseShapeError,
+} from "./errors.js";
 import { HttpBodyError, HttpStatusError } from "./http.js";
-import type { Logger } from "./logger.js";
-import { type RetryOptions, withRetries } from "./retry.js";
 import { effectiveMaxNewTokens, fitsContext, validateSamplingPolicy } from "./sampling-policy.js";
 import type { Completion, FinishReason, SamplingPolicy } from "./types.js";
+
+/** How a generation request is retried: attempts in total and the waits between them. */
+export interface RequestRetryPolicy {
+  /** Total attempts, first one included. */
+  attempts: number;
+  /** Wait after failed attempt n (1-based) is backoffMs[min(n - 1, len - 1)]. */
+  backoffMs: readonly number[];
+  /** Errors for which another attempt makes no sense (malformed replies, 4xx). */
+  isFatal?: (error: unknown) => boolean;
+  onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+}
 
 /** One prompt's answer as a backend reports it. */
 export interface RawOutput {
@@ -19,8 +35,8 @@ export interface BatchingOptions {
   promptsPerRequest: number;
   /** HTTP requests in flight at once. */
   maxConcurrentRequests: number;
-  retry: RetryOptions;
-  logger: Logger;
+  retry: RequestRetryPolicy;
+  logger: BasicLogger;
   /** Awaited before every attempt (e.g. wait out a server restart). */
   beforeAttempt?: () => Promise<void>;
 }
@@ -41,7 +57,7 @@ export function validateBatchingOptions(o: BatchingOptions): void {
 }
 
 /** A finish reason that says the server gave up on the request; the attempt is repeated. */
-export class AbortedOutputError extends Error {}
+export class AbortedOutputError extends GenerationError {}
 
 function isFatal(error: unknown): boolean {
   if (error instanceof ResponseShapeError || error instanceof HttpBodyError) return true;
@@ -127,9 +143,9 @@ export class BatchedGenerator {
     policy: SamplingPolicy,
     maxNewTokens: number,
   ): Promise<RawOutput[]> {
-    const { retry, logger } = this.options;
+    const { retry: retryPolicy, logger } = this.options;
     try {
-      return await withRetries(
+      return await retry(
         async () => {
           await this.options.beforeAttempt?.();
           const outputs = await this.send(prompts, policy, maxNewTokens);
@@ -142,17 +158,19 @@ export class BatchedGenerator {
           return outputs;
         },
         {
-          ...retry,
-          isFatal: (error) => isFatal(error) || (retry.isFatal?.(error) ?? false),
-          onRetry: (error, attempt, delay) => {
+          attempts: retryPolicy.attempts,
+          backoff: backoffSchedule(retryPolicy.backoffMs),
+          isRetryable: (error) => !(isFatal(error) || (retryPolicy.isFatal?.(error) ?? false)),
+          onRetry: ({ error, attempt, delayMs }) => {
             logger.warn(
-              `${this.describe()} attempt ${attempt}/${retry.attempts} failed (${(error as Error).message}); retrying in ${delay} ms`,
+              `${this.describe()} attempt ${attempt}/${retryPolicy.attempts} failed (${(error as Error).message}); retrying in ${delayMs} ms`,
             );
-            retry.onRetry?.(error, attempt, delay);
+            retryPolicy.onRetry?.(error, attempt, delayMs);
           },
         },
       );
-    } catch (error) {
+    } catch (failure) {
+      const error = failure instanceof RetryFailure ? failure.lastError : failure;
       if (error instanceof ResponseShapeError) throw error;
       if (error instanceof HttpBodyError) {
         throw new ResponseShapeError(
@@ -164,7 +182,7 @@ export class BatchedGenerator {
       const status = error instanceof HttpStatusError ? error.status : undefined;
       throw new GenerationRequestError(
         `${this.describe()} failed for a request of ${prompts.length} prompts${status ? ` (HTTP ${status})` : ""}: ${(error as Error).message}`,
-        { prompts: prompts.length, status, attempts: retry.attempts },
+        { prompts: prompts.length, status, attempts: retryPolicy.attempts },
         { cause: error },
       );
     }

@@ -1,15 +1,10 @@
+import { GrailError } from "@grail/protocol";
+
 /**
  * Typed errors of the generation layer. Each carries the context a caller needs to decide
  * (drop the batch, restart the server, stop the miner) and a message that says what to do.
  */
-export class GenerationError extends Error {
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
-    super(message, options);
-    this.name = new.target.name;
-    this.details = details;
-  }
-}
+export class GenerationError extends GrailError {}
 
 /** The server process could not be started or did not become healthy in time. */
 export class ServerStartError extends GenerationError {}

@@ -1,12 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { isRecord } from "./batching.js";
+import { type BasicLogger, silentLogger } from "@grail/log";
+import { isRecord, type RequestRetryPolicy } from "./batching.js";
 import { GenerationConfigError, StaleWeightsError, WeightSyncError } from "./errors.js";
 import { ReadWriteGate } from "./gate.js";
 import { httpJson, httpText } from "./http.js";
 import type { ServerLaunchOptions } from "./launch-options.js";
-import { type Logger, silentLogger } from "./logger.js";
-import type { RetryOptions } from "./retry.js";
 import { SglangClient } from "./sglang/client.js";
 import { sglangLaunchSpec } from "./sglang/launch.js";
 import { ProcessSupervisor, type SupervisorOptions } from "./supervisor.js";
@@ -24,7 +23,7 @@ export interface GenerationServerOptions {
     promptsPerRequest: number;
     maxConcurrentRequests: number;
     requestTimeoutMs?: number;
-    retry?: RetryOptions;
+    retry?: RequestRetryPolicy;
   };
   /** vLLM: where the `vllm_active` symlink lives (GRAIL_PIPELINE_SYMLINK_DIR); default the checkpoint's parent. */
   symlinkDir?: string | null;
@@ -38,7 +37,7 @@ export interface GenerationServerOptions {
   weightSyncTimeoutMs?: number;
   /** Supervisor tuning (restart backoff, health polling). */
   supervisor?: Partial<Omit<SupervisorOptions, "name" | "spec" | "logger">>;
-  logger?: Logger;
+  logger?: BasicLogger;
 }
 
 export interface WeightSyncOutcome {
@@ -65,7 +64,7 @@ export interface GenerateOptions {
 export class GenerationServer {
   private readonly supervisor: ProcessSupervisor;
   private readonly gate = new ReadWriteGate();
-  private readonly logger: Logger;
+  private readonly logger: BasicLogger;
   private client: GenerationClient | null = null;
   private modelPath: string;
   private loaded: string | null = null;

@@ -1,13 +1,13 @@
 /** Minimal JSON-over-HTTP helpers on Node's fetch, with per-call timeouts. */
+import { GenerationError } from "./errors.js";
 
-export class HttpStatusError extends Error {
+export class HttpStatusError extends GenerationError {
   constructor(
     readonly url: string,
     readonly status: number,
     readonly body: string,
   ) {
-    super(`HTTP ${status} from ${url}: ${body.slice(0, 500)}`);
-    this.name = "HttpStatusError";
+    super(`HTTP ${status} from ${url}: ${body.slice(0, 500)}`, { url, status });
   }
   /** 5xx and 429 are worth another attempt; other 4xx mean the request itself is wrong. */
   get retryable(): boolean {
@@ -16,13 +16,12 @@ export class HttpStatusError extends Error {
 }
 
 /** The body was not JSON although the endpoint documents a JSON answer. */
-export class HttpBodyError extends Error {
+export class HttpBodyError extends GenerationError {
   constructor(
     readonly url: string,
     readonly body: string,
   ) {
-    super(`non-JSON body from ${url}: ${body.slice(0, 200)}`);
-    this.name = "HttpBodyError";
+    super(`non-JSON body from ${url}: ${body.slice(0, 200)}`, { url });
   }
 }
 

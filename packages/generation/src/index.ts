@@ -1,4 +1,9 @@
-export { BatchedGenerator, type BatchingOptions, type RawOutput } from "./batching.js";
+export {
+  BatchedGenerator,
+  type BatchingOptions,
+  type RawOutput,
+  type RequestRetryPolicy,
+} from "./batching.js";
 export * from "./colocation.js";
 export * from "./errors.js";
 export { ReadWriteGate } from "./gate.js";
@@ -6,13 +11,11 @@ export * from "./generation-server.js";
 export { HttpStatusError } from "./http.js";
 export * from "./launch-options.js";
 export * from "./launch-settings.js";
-export * from "./logger.js";
 export * from "./native/engine.js";
 export * from "./native/logits-model.js";
 export * from "./native/sampler.js";
 export * from "./native/server.js";
 export { freePort } from "./net.js";
-export { type RetryOptions, withRetries } from "./retry.js";
 export * from "./sampling-policy.js";
 export * from "./sglang/client.js";
 export * from "./sglang/launch.js";

@@ -109,7 +109,7 @@ export function serverGpuList(
   gpuStart: number,
   count: number,
   indexing: "physical" | "relative" = "physical",
-  visible: string | readonly string[] | undefined = process.env.CUDA_VISIBLE_DEVICES,
+  visible: string | readonly string[] | undefined,
 ): string {
   const range = Array.from({ length: count }, (_, i) => gpuStart + i);
   if (indexing === "physical" || visible === undefined) return range.join(",");

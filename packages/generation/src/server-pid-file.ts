@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { Logger } from "./logger.js";
-import { sleep } from "./retry.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { BasicLogger } from "@grail/log";
 
 /**
  * Set in the environment of every server process the supervisor starts (inherited by the server's
@@ -121,7 +121,7 @@ function signalAll(pids: readonly number[], signal: NodeJS.Signals): void {
 export class ServerPidFile {
   constructor(
     readonly file: string,
-    private readonly logger: Logger,
+    private readonly logger: BasicLogger,
   ) {}
 
   async write(pid: number, token: string): Promise<void> {

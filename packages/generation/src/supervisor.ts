@@ -5,11 +5,12 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { type BasicLogger, silentLogger } from "@grail/log";
+import { backoffSchedule } from "@grail/util";
 import { ServerCrashedError, ServerStartError } from "./errors.js";
 import { httpProbe } from "./http.js";
-import { type Logger, silentLogger } from "./logger.js";
-import { sleep } from "./retry.js";
 import { newServerToken, SERVER_ID_ENV, ServerPidFile } from "./server-pid-file.js";
 
 /** The guard in front of every server (built; from src/ under a test runner as from dist/). */
@@ -51,7 +52,7 @@ export interface SupervisorOptions {
    * an earlier, dead miner left running there, before it launches its own.
    */
   pidFile?: string;
-  logger?: Logger;
+  logger?: BasicLogger;
   /** Server log lines kept for error reports. */
   keepLogLines?: number;
 }
@@ -301,7 +302,7 @@ export class ProcessSupervisor extends EventEmitter {
       if (running.hasExited) {
         const { code, signal } = await running.exited;
         throw new ServerStartError(
-          `${this.o.name} server exited (code ${code}, signal ${signal}) before it became healthy; see its log lines in details.tail`,
+          `${this.o.name} server exited (code ${code}, signal ${signal}) before it became healthy; see its log lines in context.tail`,
           { code, signal, command: running.spec.command, tail: [...this.recentLines] },
         );
       }
@@ -344,7 +345,7 @@ export class ProcessSupervisor extends EventEmitter {
       return;
     }
     const attempt = this.restartTimes.length + 1;
-    const delay = this.o.restartBackoffMs[Math.min(attempt - 1, this.o.restartBackoffMs.length - 1)] ?? 0;
+    const delay = backoffSchedule(this.o.restartBackoffMs)(attempt, null);
     this.restartTimes.push(now);
     this.stateValue = "restarting";
     this.emit("restarting", attempt, delay);

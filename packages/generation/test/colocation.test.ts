@@ -70,7 +70,7 @@ describe("the generation server's memory fraction beside proof workers", () => {
     ]) {
       expect(tight.message).toContain(part);
     }
-    expect(tight.details).toMatchObject({ memFraction: 0.5, loweredFraction: 0.1, gpuTotalBytes: 80 * GiB });
+    expect(tight.context).toMatchObject({ memFraction: 0.5, loweredFraction: 0.1, gpuTotalBytes: 80 * GiB });
     // Without the reserve the same figures would fit.
     expect(
       colocatedMemFraction({

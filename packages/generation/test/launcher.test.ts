@@ -2,13 +2,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { BasicLogger } from "@grail/log";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   dockerCommand,
   GenerationConfigError,
   GenerationServer,
   type GenerationServerOptions,
-  type Logger,
   type SamplingPolicy,
   type ServerLaunchOptions,
   serverGpuList,
@@ -261,7 +261,7 @@ describe("supervised native server (real child process)", () => {
   let ckptB: string;
   let server: GenerationServer | null = null;
   const lines: string[] = [];
-  const logger: Logger = {
+  const logger: BasicLogger = {
     debug: (m) => lines.push(m),
     info: (m) => lines.push(m),
     warn: (m) => lines.push(m),
@@ -324,7 +324,9 @@ describe("supervised native server (real child process)", () => {
       cuda_visible_devices: string;
     };
     expect(info.cuda_visible_devices).toBe("1,2");
-    expect(lines.some((l) => l.startsWith("[sglang] ") && l.includes("[native] ready on"))).toBe(true);
+    expect(
+      lines.some((l) => l.startsWith("[sglang] ") && l.includes("ready on") && l.includes("server=native")),
+    ).toBe(true);
 
     const first = await server.generate(prompts, policy, { expectCheckpoint: ckptA });
     expect(first.every((r) => r.status === "generated" && r.outputIds.length > 0)).toBe(true);
@@ -371,7 +373,7 @@ describe("supervised native server (real child process)", () => {
       options("sglang", [process.execPath, nativeCliPath]),
     ).catch((e: unknown) => e);
     expect((error as Error).name).toBe("ServerStartError");
-    expect(JSON.stringify((error as { details: unknown }).details)).toMatch(
+    expect(JSON.stringify((error as { context: unknown }).context)).toMatch(
       /neither grail-bigram.json nor a transformer checkpoint/,
     );
   });

@@ -3,8 +3,9 @@ import { randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { BasicLogger } from "@grail/log";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { freePort, type Logger, ProcessSupervisor } from "../src/index.js";
+import { freePort, ProcessSupervisor } from "../src/index.js";
 import { alive, descendants, survivors } from "../src/testing/index.js";
 import { packageDir } from "./helpers/paths.js";
 
@@ -57,7 +58,7 @@ const exited = (child: ChildProcess) =>
   );
 
 const lines: string[] = [];
-const logger: Logger = {
+const logger: BasicLogger = {
   debug: () => undefined,
   info: (m) => lines.push(m),
   warn: (m) => lines.push(m),

@@ -154,7 +154,7 @@ describe("SglangClient retries", () => {
     const client = await clientFor(() => ({ status: 500, body: { error: "boom" } }));
     const error = await client.generate(prompts(2), policy).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GenerationRequestError);
-    expect((error as GenerationRequestError).details).toMatchObject({ status: 500, prompts: 2, attempts: 3 });
+    expect((error as GenerationRequestError).context).toMatchObject({ status: 500, prompts: 2, attempts: 3 });
     expect(server!.requests).toHaveLength(3);
   });
 

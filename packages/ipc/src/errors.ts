@@ -1,3 +1,5 @@
+import { GrailError } from "@grail/protocol";
+
 /**
  * Machine-readable reasons carried by `error` replies. The first five are about the bytes or the
  * shape of a request; the rest about what the worker could not do.
@@ -27,27 +29,23 @@ export function isIpcErrorCode(v: unknown): v is IpcErrorCode {
 }
 
 /** A frame that cannot be decoded; `requestId` is set when the header still named one. */
-export class FrameError extends Error {
-  readonly code: "malformed_frame" | "frame_too_large" | "invalid_header";
+export class FrameError extends GrailError {
+  declare readonly code: "malformed_frame" | "frame_too_large" | "invalid_header";
   readonly requestId: number | null;
 
   constructor(code: FrameError["code"], message: string, requestId: number | null = null) {
-    super(message);
-    this.name = "FrameError";
-    this.code = code;
+    super(message, { requestId }, { code });
     this.requestId = requestId;
   }
 }
 
 /** A decoded frame that is not a valid message of the protocol. */
-export class MessageError extends Error {
-  readonly code: "unknown_message" | "invalid_message";
+export class MessageError extends GrailError {
+  declare readonly code: "unknown_message" | "invalid_message";
   readonly requestId: number | null;
 
   constructor(code: MessageError["code"], message: string, requestId: number | null = null) {
-    super(message);
-    this.name = "MessageError";
-    this.code = code;
+    super(message, { requestId }, { code });
     this.requestId = requestId;
   }
 }

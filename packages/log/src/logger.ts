@@ -32,6 +32,20 @@ export interface LogFileOptions {
   maxFiles?: number;
 }
 
+/**
+ * The level methods a library logs through, so that a caller can hand it its Logger, a child of
+ * one, a test double or `silentLogger`.
+ */
+export type BasicLogger = Pick<Logger, "error" | "warn" | "info" | "debug">;
+
+/** Drops everything: the default of libraries whose caller passed no logger. */
+export const silentLogger: BasicLogger = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+};
+
 export interface LoggerOptions {
   verbosity?: Verbosity;
   /** JSON lines (true) or human lines (false). Default: human when the output stream is a TTY. */

@@ -1,12 +1,7 @@
-/** Base of every error this package throws; `details` carries what a log line needs. */
-export class MetricsError extends Error {
-  readonly details: Readonly<Record<string, unknown>>;
-  constructor(message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.details = details;
-  }
-}
+import { GrailError } from "@grail/protocol";
+
+/** Base of every error this package throws; `context` carries what a log line needs. */
+export class MetricsError extends GrailError {}
 
 /** A value a metric cannot take (negative count, NaN, infinity): a bug in the caller. */
 export class MetricValueError extends MetricsError {}

@@ -131,7 +131,7 @@ describe("proof pool: worker faults", () => {
     expect(err).toBeInstanceOf(GroupDroppedError);
     expect(err.groupId).toBe("poisoned");
     expect(err.reason).toMatch(/failed 2 times; last: prove_failed: .*outside the vocabulary/);
-    expect(err.details.attempts).toBe(2);
+    expect(err.context.attempts).toBe(2);
     expect(events.filter((e) => e.type === "dispatched" && e.groupId === "poisoned")).toHaveLength(2);
     const drop = logger.lines.find((l) => l.message === "group dropped");
     expect(drop?.level).toBe("warn");

@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { loadModel, type RandomModelOptions, writeRandomModel } from "@grail/engine-native";
 import { type CapturedLine, captureLogger } from "@grail/log/testing";
@@ -174,7 +175,7 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, what: stri
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { entryPoints, isAlive, repoRoot, tinyModel, waitFor } from "./helpers.js";
 
@@ -42,7 +43,7 @@ describe("proof pool: no orphan workers", () => {
     it(`${signal} to the coordinator ends every worker before it exits`, async () => {
       const { host, pids, exit, stderr } = await startHost(tinyModel());
       // Let a few batches run so the signal lands mid-work.
-      await new Promise((r) => setTimeout(r, 150));
+      await sleep(150);
       host.kill(signal);
       const e = await exit;
       expect(e.signal, stderr()).toBe(signal);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { checkWindowRows, noDrandRandomness, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -151,7 +152,7 @@ describe("mining engine: the window loop", () => {
       return getMetadata(w);
     };
     const loop = s.engine.runLoop();
-    while (!s.lines.some((l) => l.message === "window skipped")) await new Promise((r) => setTimeout(r, 20));
+    while (!s.lines.some((l) => l.message === "window skipped")) await sleep(20);
     const skipped = s.lines.find((l) => l.message === "window skipped")!;
     expect(skipped.fields).toMatchObject({ window: 60, reason: "metadata_invalid" });
     expect(metadataReads).toBe(1);
@@ -175,11 +176,11 @@ describe("mining engine: the window loop", () => {
     s.checkpoints.add(60, 61, "/ckpt/checkpoint-60");
     s.checkpoints.failLoad.add(60);
     const skips = () => s.lines.filter((l) => l.message === "window skipped").map((l) => l.fields);
-    while (skips().length < 1) await new Promise((r) => setTimeout(r, 20));
+    while (skips().length < 1) await sleep(20);
     expect(skips()[0]).toMatchObject({ window: 90, reason: "checkpoint_unavailable" });
     s.checkpoints.add(90, 91, "/ckpt/checkpoint-90");
     s.gen().failSync = true;
-    while (skips().length < 2) await new Promise((r) => setTimeout(r, 20));
+    while (skips().length < 2) await sleep(20);
     expect(skips()[1]).toMatchObject({ window: 120, reason: "weights_not_synced" });
     s.gen().failSync = false;
     const [next] = await windows(s.engine, 1);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { PromptSpec, RewardResult } from "@grail/environments";
 import { type Completion, type SamplingPolicy, StaleWeightsError } from "@grail/generation";
 import { type CapturedLine, captureLogger } from "@grail/log/testing";
@@ -41,8 +42,6 @@ export type Line = CapturedLine;
 export const quietLogger = (lines: Line[] = []) => captureLogger(lines);
 
 export const nullMetrics = (): MinerMetrics => createMetrics({ backend: "null" });
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export const BLOCK_HASH = `0x${"1a".repeat(32)}`;
 export const RANDOMNESS = "9f".repeat(32);

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { noDrandRandomness } from "@grail/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -149,15 +150,12 @@ describe("watchdog: progress is windows uploaded, not loop passes", () => {
       (e: unknown) => e,
     );
     const start = s.chain.head;
-    while (s.chain.head < start + 3 * 30) await new Promise((r) => setTimeout(r, 20));
+    while (s.chain.head < start + 3 * 30) await sleep(20);
     expect(s.stalls).toEqual([]);
     // Then a checkpoint that cannot be downloaded: each window is skipped, and that counts.
     s.checkpoints.add(30, 40, "/ckpt/checkpoint-30");
     s.checkpoints.failLoad.add(30);
-    const end = await Promise.race([
-      first,
-      new Promise((r) => setTimeout(r, 6 * 30 * 40)).then(() => "still running"),
-    ]);
+    const end = await Promise.race([first, sleep(6 * 30 * 40, "still running")]);
     if (end === "still running") {
       s.engine.stop();
       await first;

@@ -70,7 +70,7 @@ describe("the trainer's checkpoints as UID 0 committed them", () => {
     const source = checkpoints(c.buckets);
     const first = await source.latestReadyCheckpoint(90).catch((e: unknown) => e);
     expect(first).toBeInstanceOf(WindowSkippedError);
-    expect(first).toMatchObject({ reason: "no_checkpoint", details: { uid: TRAINER_UID, netuid: 81 } });
+    expect(first).toMatchObject({ reason: "no_checkpoint", context: { uid: TRAINER_UID, netuid: 81 } });
 
     c.state.byUid = new Map([[TRAINER_UID, { bucket: committed }]]);
     expect(await source.latestReadyCheckpoint(90)).toBe(30);

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { basename, join } from "node:path";
-import { ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
+import { GrailError, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
+import { mulberry32 } from "@grail/util";
 
 /** A batch to prove: rollouts in groups of `groupSize` (the last group may be smaller). */
 export interface DebugBatch {
@@ -19,13 +19,12 @@ export interface BatchFile {
   rollouts: { tokens: number[]; promptLen: number }[];
 }
 
-export class BatchFileError extends Error {
+export class BatchFileError extends GrailError {
   constructor(
     readonly path: string,
     message: string,
   ) {
-    super(`${path}: ${message}`);
-    this.name = "BatchFileError";
+    super(`${path}: ${message}`, { path });
   }
 }
 
@@ -73,17 +72,6 @@ export function writeBatchFile(path: string, batch: DebugBatch): void {
     rollouts: batch.rollouts,
   };
   writeFileSync(path, `${JSON.stringify(file)}\n`);
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface SyntheticOptions {
@@ -134,12 +122,6 @@ export function newestCachedCheckpoint(cacheDir: string): { dir: string; window:
     if (!best || window > best.window) best = { dir, window };
   }
   return best;
-}
-
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const v = env.GRAIL_CACHE_DIR;
-  if (!v) return join(homedir(), ".cache", "grail");
-  return v.startsWith("~/") ? join(homedir(), v.slice(2)) : v;
 }
 
 /** model_name from the checkpoint's metadata.json, else the directory name. */

@@ -45,7 +45,16 @@ function describeDevice(backend: string, device: number, threads: number): strin
 export const loadNativeModel: ModelLoader = async (modelDir, options) => {
   const device = options.device ?? 0;
   const threads = options.threads ?? 0;
-  const model = await loadModel(modelDir, { backend: options.backend, device, threads });
+  // The engine's switches come from the coordinator's settings in the load message; loadModel refuses
+  // a value that is not a boolean. Keys of other engines (the torch worker's) are not ours to check.
+  const { profile, sharePrompts } = (options.options ?? {}) as { profile?: boolean; sharePrompts?: boolean };
+  const model = await loadModel(modelDir, {
+    backend: options.backend,
+    device,
+    threads,
+    profile,
+    sharePrompts,
+  });
   const info = model.info;
   return {
     summary: {

@@ -2,7 +2,6 @@ export {
   type BatchFile,
   BatchFileError,
   type DebugBatch,
-  defaultCacheDir,
   modelNameOf,
   newestCachedCheckpoint,
   readBatchFile,

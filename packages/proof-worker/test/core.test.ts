@@ -121,6 +121,32 @@ describe("WorkerCore (native engine, CPU backend)", () => {
     await core.close();
   });
 
+  it("takes the engine's switches from the load message's options and refuses values that are not booleans", async () => {
+    const dir = tinyModel();
+    const plain = new WorkerCore({ logger: captureLogger() });
+    expectType(await plain.handle(load(1, dir)), "loaded");
+    const expected = expectType(await plain.handle(proveReq(2, 3, 7)), "proved");
+    await plain.close();
+
+    // Keys of other engines (the torch worker's attn) pass; the switches change no result.
+    const switched = new WorkerCore({ logger: captureLogger() });
+    const options = { profile: true, sharePrompts: false, attn: "sdpa" };
+    expectType(await switched.handle({ ...load(1, dir), options }), "loaded");
+    const proved = expectType(await switched.handle(proveReq(2, 3, 7)), "proved");
+    expect(proved.sVals).toEqual(expected.sVals);
+    expect(proved.bindingHashes).toEqual(expected.bindingHashes);
+
+    const refused = new WorkerCore({ logger: captureLogger() });
+    const failed = expectType(
+      await refused.handle({ ...load(3, dir), options: { profile: "yes" } }),
+      "error",
+    );
+    expect(failed).toMatchObject({ code: "load_failed", details: { engineCode: "invalid_input" } });
+    expect(failed.message).toMatch(/profile must be true or false/);
+    await switched.close();
+    await refused.close();
+  });
+
   it("reloads in place, tags proofs with the new checkpoint and refuses stale batches", async () => {
     const dirA = tinyModel({ seed: 1 });
     const dirB = tinyModel({ seed: 2 });

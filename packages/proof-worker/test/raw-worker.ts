@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import { encodeMessage, FrameDecoder, parseReply, type WorkerMessage, type WorkerReply } from "@grail/ipc";
 
 /**
@@ -53,13 +54,10 @@ export class RawWorker {
     while (this.replies.length === 0) {
       if (Date.now() > deadline)
         throw new Error(`no reply within ${timeoutMs} ms; output:\n${this.output.join("")}`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 50);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      // A reply wakes the wait early.
+      const woken = new AbortController();
+      this.waiters.push(() => woken.abort());
+      await sleep(50, undefined, { signal: woken.signal }).catch(() => undefined);
     }
     return this.replies.shift()!;
   }

@@ -5,9 +5,7 @@ import { hashTokens, prf } from "./prf.js";
 import { PyRandom } from "./pyrandom.js";
 
 /** Inputs the reference's `indices_from_root_in_range` refuses with ValueError. */
-export class ChallengeInputError extends ProtocolViolationError {
-  override readonly name: string = "ChallengeInputError";
-}
+export class ChallengeInputError extends ProtocolViolationError {}
 
 /** The 32-byte MT seed of the challenge: prf("open", hash_tokens(tokens), randomness) (spec §2.5). */
 export function challengeMaterial(tokens: ArrayLike<number>, challengeRandomnessHex: string): Uint8Array {

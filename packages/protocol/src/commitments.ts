@@ -5,9 +5,7 @@ import { concatBytes, normalizeHex, utf8 } from "./hex.js";
 import { hashTokens } from "./prf.js";
 
 /** A `commit.commitments` text that is not a list of `{"sketch": <integer>}` objects. */
-export class CommitmentsFormatError extends ProtocolViolationError {
-  override readonly name: string = "CommitmentsFormatError";
-}
+export class CommitmentsFormatError extends ProtocolViolationError {}
 
 function checkSketch(value: number, i: number): void {
   if (!Number.isSafeInteger(value)) {

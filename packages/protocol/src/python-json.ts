@@ -23,9 +23,7 @@ export type PyValue =
   | ReadonlyMap<string, PyValue>;
 
 /** A text `json.loads` refuses: the reference's download of the file then fails. */
-export class PythonJsonError extends ProtocolViolationError {
-  override readonly name: string = "PythonJsonError";
-}
+export class PythonJsonError extends ProtocolViolationError {}
 
 /** CPython refuses to parse an int literal of more digits than this (sys.int_info). */
 const INT_MAX_STR_DIGITS = 4300;

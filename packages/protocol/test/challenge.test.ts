@@ -42,7 +42,7 @@ describe("challengeIndices refuses what the reference refuses", () => {
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ChallengeInputError);
-      expect((err as ChallengeInputError).details).toMatchObject({ start: -3, end: 90, k: 32 });
+      expect((err as ChallengeInputError).context).toMatchObject({ start: -3, end: 90, k: 32 });
     }
   });
 

@@ -84,7 +84,7 @@ async function loadDelta(host: DeltaChainHost, meta: CheckpointMetadata) {
       const Err = err instanceof DeltaFormatError ? DeltaFormatError : CheckpointIntegrityError;
       throw new Err(
         `checkpoint-${meta.window} DELTA is unusable: ${err.message}; nothing was loaded`,
-        { ...err.details, window: meta.window },
+        { ...err.context, window: meta.window },
         { cause: err },
       );
     }

@@ -1,17 +1,11 @@
+import { GrailError } from "@grail/protocol";
+
 /**
  * Typed storage errors. Every error names the bucket/key or local path it concerns and
  * says what the operator can do about it, because these surface in miner logs where the
  * reader has no stack context.
  */
-export class StorageError extends Error {
-  readonly details: Readonly<Record<string, unknown>>;
-
-  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.details = details;
-  }
-}
+export class StorageError extends GrailError {}
 
 /** The credentials were rejected, missing, or used for an operation their role forbids. */
 export class CredentialsError extends StorageError {}
@@ -71,7 +65,7 @@ export class CheckpointNotFoundError extends StorageError {}
  */
 export class CheckpointIntegrityError extends StorageError {}
 
-/** A checkpoint's `metadata.json` has a field of the wrong type or shape; `details` names it. */
+/** A checkpoint's `metadata.json` has a field of the wrong type or shape; `context` names it. */
 export class CheckpointMetadataError extends CheckpointIntegrityError {}
 
 /**

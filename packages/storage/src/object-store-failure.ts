@@ -1,6 +1,7 @@
+import type { RetryFailure } from "@grail/util";
 import { CredentialsError, ObjectNotFoundError, TransferError } from "./errors.js";
 import type { CredentialRole } from "./object-store-types.js";
-import { errorMessage, errorName, httpStatusOf, type RetryFailure } from "./retry.js";
+import { errorMessage, errorName, httpStatusOf } from "./transfer-policy.js";
 
 /** The client a failed request went through, as its error messages name it. */
 export interface StoreClientIdentity {

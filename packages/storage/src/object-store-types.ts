@@ -1,5 +1,5 @@
-import type { RetryPolicy } from "./retry.js";
 import type { TransferTuning } from "./transfer-plan.js";
+import type { RetryPolicy } from "./transfer-policy.js";
 
 export type CredentialRole = "read" | "write";
 

@@ -21,6 +21,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { RetryFailure, retry } from "@grail/util";
 import PQueue from "p-queue";
 import { allOrNothing } from "./all-or-nothing.js";
 import { CredentialsError, ObjectNotFoundError, TransferError, UploadDeadlineError } from "./errors.js";
@@ -35,13 +36,18 @@ import type {
   UploadResult,
 } from "./object-store-types.js";
 import { downloadObjectToFile } from "./resumable-download.js";
-import { DEFAULT_RETRY_POLICY, RetryFailure, type RetryPolicy, withRetries } from "./retry.js";
 import {
   DEFAULT_DOWNLOAD_TUNING,
   DEFAULT_UPLOAD_TUNING,
   planTransfer,
   type TransferTuning,
 } from "./transfer-plan.js";
+import {
+  DEFAULT_RETRY_POLICY,
+  isRetryableError,
+  type RetryPolicy,
+  transferBackoff,
+} from "./transfer-policy.js";
 
 export type {
   CredentialRole,
@@ -394,9 +400,16 @@ export class ObjectStoreClient {
     isUpload = false,
   ): Promise<T> {
     try {
-      return await withRetries(
+      return await retry(
         (signal) => this.requests.add(() => op(signal), { throwOnTimeout: true, signal }) as Promise<T>,
-        { policy: this.retry, deadlineMs: opts.deadlineMs, signal: opts.signal },
+        {
+          attempts: this.retry.maxAttempts,
+          attemptTimeoutMs: this.retry.attemptTimeoutMs,
+          backoff: transferBackoff(this.retry),
+          isRetryable: isRetryableError,
+          deadlineMs: opts.deadlineMs,
+          signal: opts.signal,
+        },
       );
     } catch (err) {
       if (!(err instanceof RetryFailure)) throw err;

@@ -197,7 +197,7 @@ describe("checkpoint metadata field types", () => {
     })();
     expect(err).toBeInstanceOf(CheckpointIntegrityError);
     expect((err as Error).message).toMatch(message);
-    expect((err as CheckpointIntegrityError).details).toMatchObject({
+    expect((err as CheckpointIntegrityError).context).toMatchObject({
       field: expect.stringContaining(field),
     });
   });

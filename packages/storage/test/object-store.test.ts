@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -172,7 +173,7 @@ describe("ObjectStoreClient against s3rver", () => {
         // Stop the whole server mid-upload, bring it back a little later on the same port.
         outage = new Promise<void>((resolve) => setImmediate(resolve))
           .then(() => server.stop())
-          .then(() => new Promise((resolve) => setTimeout(resolve, 700)))
+          .then(() => sleep(700))
           .then(() => server.start());
         return "drop";
       }

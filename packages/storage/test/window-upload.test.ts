@@ -2,6 +2,7 @@ import { existsSync, statSync, truncateSync } from "node:fs";
 import { mkdtemp, readdir, rm, stat, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   createDualClients,
@@ -92,7 +93,7 @@ describe("WindowUploader", () => {
         .uploadWindow({ rows, hotkey: SAMPLE_HOTKEY, windowStart: 60, deadlineMs })
         .catch((e: unknown) => e);
       // The retry loop stops once the next backoff would overshoot; let the deadline itself pass.
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, deadlineMs - Date.now() + 20)));
+      await sleep(Math.max(0, deadlineMs - Date.now() + 20));
     } finally {
       await server.start();
     }
@@ -126,7 +127,7 @@ describe("WindowUploader", () => {
       if (!outage && r.method === "PUT" && r.query.includes("partNumber=2")) {
         outage = new Promise<void>((resolve) => setImmediate(resolve))
           .then(() => server.stop())
-          .then(() => new Promise((resolve) => setTimeout(resolve, 600)))
+          .then(() => sleep(600))
           .then(() => server.start());
         return "drop";
       }

@@ -1,5 +1,4 @@
 import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -9,6 +8,7 @@ import {
   SubtensorClient,
   WindowClock,
 } from "@grail/chain";
+import { loadConfig } from "@grail/config";
 import {
   bundledDatasetStore,
   CacheDirectorySource,
@@ -18,7 +18,7 @@ import {
 import { MiningEnvironments } from "@grail/pipeline";
 import { TRAINER_UID, WINDOW_LENGTH } from "@grail/protocol";
 import { CheckpointStore, ObjectStoreClient, parseCheckpointMetadata } from "@grail/storage";
-import { ValidatorSetupError } from "./errors.js";
+import { ValidatorError, ValidatorSetupError } from "./errors.js";
 import type { DistributionScope, RolloutSelection, WindowFileInput } from "./input.js";
 import { LocalValidator, type ValidatorChain, type ValidatorCheckpoints } from "./local-validator.js";
 import { formatReport } from "./report.js";
@@ -46,7 +46,7 @@ Trainer's checkpoint (default: the bucket UID 0 committed on chain):
 Object store:
   --endpoint URL            S3 endpoint instead of https://<account>.r2.cloudflarestorage.com (R2_ENDPOINT_URL)
   --force-path-style        path-style addressing (local S3 servers)
-  --cache DIR               checkpoint cache (default <GRAIL_CACHE_DIR or ~/.cache/grail-ts>/validator)
+  --cache DIR               checkpoint cache (default <GRAIL_CACHE_DIR>/validator)
 Checks:
   --groups all|validator|G,G,…   rollouts given the per-rollout checks (default all)
   --distribution all|sampled|off P9 scope: one forward pass per completion token (default sampled)
@@ -55,15 +55,20 @@ Checks:
   --threads N               CPU backend threads
   --json                    print the report as JSON
   -h, --help
+
+The miner's settings (.env and the environment) give the cache root (GRAIL_CACHE_DIR, whose
+datasets/ the problem sets come from) and the interpreter of the code sandbox (GRAIL_PYTHON).
 `;
 
 export interface ValidateIo {
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
   readonly env: NodeJS.ProcessEnv;
+  /** The miner's `.env`: a path, null for none; default: looked for from the working directory up. */
+  readonly envFile?: string | null;
 }
 
-class UsageError extends Error {}
+class UsageError extends ValidatorError {}
 
 const STRING_OPTIONS = [
   "window",
@@ -155,10 +160,11 @@ async function localCheckpoint(dir: string, window: number): Promise<ValidatorCh
 
 async function chooseDatasets(
   choice: "cache" | "bundled" | undefined,
+  cacheRoot: string,
   log: (line: string) => void,
 ): Promise<DatasetStore> {
   if (choice === "bundled") return bundledDatasetStore();
-  const cached = new DatasetStore(new CacheDirectorySource());
+  const cached = new DatasetStore(new CacheDirectorySource(cacheRoot));
   if (choice === "cache") return cached;
   try {
     await createEnvironment("gsm8k", { split: "train" }, { datasets: cached }).size();
@@ -236,9 +242,16 @@ export async function runValidateCli(argv: readonly string[], io: ValidateIo): P
       region: io.env.R2_REGION ?? "us-east-1",
       forcePathStyle,
     };
-    const cacheRoot =
-      flags.cache ??
-      path.join(io.env.GRAIL_CACHE_DIR ?? path.join(homedir(), ".cache", "grail-ts"), "validator");
+    // The miner's settings: its cache root (datasets/ and, by default, the validator's checkpoints)
+    // and GRAIL_PYTHON; a value they refuse stops the run with the variable named.
+    const settings = loadConfig({
+      env: io.env,
+      argv: [],
+      registerSecrets: false,
+      ...(io.envFile !== undefined ? { envFile: io.envFile } : {}),
+    });
+    const minerCacheRoot = settings.paths.cacheDir;
+    const cacheRoot = flags.cache ?? path.join(minerCacheRoot, "validator");
 
     let minerBucket = bucketFromFlags(flags, "miner");
     let trainerBucket = bucketFromFlags(flags, "trainer");
@@ -325,9 +338,10 @@ export async function runValidateCli(argv: readonly string[], io: ValidateIo): P
 
     const datasets = await chooseDatasets(
       oneOf("datasets", flags.datasets, ["cache", "bundled"] as const),
+      minerCacheRoot,
       log,
     );
-    const environments = new MiningEnvironments(datasets);
+    const environments = new MiningEnvironments(datasets, { python: settings.pipeline.python });
     cleanups.push(() => environments.close());
     const validator = new LocalValidator({
       chain,

@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { writeRandomModel } from "../../../packages/engine-native/src/index.js";
 import type { WorkerEntryPoints } from "../../../packages/proof-worker/src/entry-points.js";
+import { GrailError } from "../../../packages/protocol/src/index.js";
 import { runNative } from "./native-run.js";
 import { runScaling, scalingMarkdown } from "./pool-scaling.js";
 import { readWorkload } from "./workload.js";
@@ -29,7 +30,7 @@ const bundled = existsSync(join(here, "worker.mjs"));
 const repoRoot = resolve(here, bundled ? "../../../.." : "../../.."); // repo-paths: ok (the bundle is a level deeper)
 const pyBench = join(repoRoot, "scripts/bench/proof/bench_hf.py");
 
-class UsageError extends Error {}
+class UsageError extends GrailError {}
 
 const USAGE =
   "usage: bench native --model DIR --workload FILE --out FILE [--shape NAME] [--backend cuda|cpu] " +

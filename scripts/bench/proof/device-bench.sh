@@ -7,7 +7,7 @@
 #      (prompt 200 + completion 100-700 in 16-rollout groups; the long case prompt 1000 + completion 3000),
 #      the bf16 matmul peak, and the HF reference timed on every case (SDPA, batches of 16);
 #   2. bench.mjs native: the native engine through the proof pool on the same tokens, then one batch per
-#      case profiled per stage (GRAIL_ENGINE_PROFILE=1) and checked against HF;
+#      case profiled per stage (prove with profile on) and checked against HF;
 # and writes bench.json and bench.md (the tables) to $OUT, with each side's JSON and bench.log.
 # Knobs: BENCH_GROUPS (standard-case groups, 1.5B shapes; default 32), BENCH_GROUPS_7B (default 16),
 # BENCH_LONG_GROUPS (default 2), BENCH_HF_DIR (a folder with hf-<shape>.json of an earlier run on the same

@@ -12,7 +12,6 @@ bundle=$PWD/packages/engine-native/.device-bundle
 export GRAIL_NODE_API_HEADERS=$bundle/napi GRAIL_NODE_ADDON_API=$bundle/addon-api
 export GRAIL_ENGINE_CUDA=1 GRAIL_ENGINE_CUDA_ARCHS=${GRAIL_ENGINE_CUDA_ARCHS:-90}
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
-unset GRAIL_ENGINE_PROFILE
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
 stamp "build the engine (CUDA sm_${GRAIL_ENGINE_CUDA_ARCHS})"
 (cd packages/engine-native && node scripts/build-native.mjs 2>&1 | grep -Ev '^\[|^--') || exit 1

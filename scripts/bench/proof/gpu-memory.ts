@@ -1,6 +1,7 @@
 // Peak device memory of a worker process, read from nvidia-smi while it runs: the proof worker is a
 // child process, so its own allocator cannot be asked from here.
 import { execFile } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** Parses `nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits` (MiB). */
 export function parseComputeApps(csv: string): Map<number, number> {
@@ -41,7 +42,7 @@ export class GpuMemorySampler {
         if (csv === null) return; // no nvidia-smi (CPU machines): nothing to sample
         const bytes = parseComputeApps(csv).get(this.pid);
         if (bytes !== undefined) this.peakBytes = Math.max(this.peakBytes ?? 0, bytes);
-        await new Promise((r) => setTimeout(r, intervalMs));
+        await sleep(intervalMs);
       }
     })();
   }

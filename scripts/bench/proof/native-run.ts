@@ -26,11 +26,6 @@ import { GpuMemorySampler } from "./gpu-memory.js";
 import { type BreakdownRow, breakdown } from "./stage-work.js";
 import type { Workload, WorkloadCase } from "./workload.js";
 
-/** Read by the CUDA backend at each prove(): set around one call here, never for the pool's worker. */
-const PROFILE_VAR = "GRAIL_ENGINE_PROFILE";
-/** "0" makes the CUDA backend compute every rollout's prompt itself instead of once per group. */
-const SHARE_VAR = "GRAIL_ENGINE_SHARE_PROMPTS";
-
 export interface NativeRunOptions {
   shape: string;
   modelDir: string;
@@ -153,7 +148,7 @@ async function timeCase(
 
 /**
  * The proof pool as the miner runs it (subprocess workers, one per GPU, no in-process fallback), signing
- * with the bench key. Workers run unprofiled whatever this shell says: timed runs must not pay for events.
+ * with the bench key. Workers run unprofiled (the engine's default): timed runs must not pay for events.
  */
 export function startBenchPool(o: {
   gpus: number[];
@@ -162,8 +157,6 @@ export function startBenchPool(o: {
   entryPoints: WorkerEntryPoints;
   logger: Logger;
 }): Promise<ProofPool> {
-  const env = { ...process.env };
-  delete env[PROFILE_VAR];
   return ProofPool.start({
     gpus: o.gpus,
     topology: "subprocess",
@@ -173,7 +166,6 @@ export function startBenchPool(o: {
     model: { modelDir: o.modelDir, checkpointWindow: 0 },
     signer: benchSigner(),
     entryPoints: o.entryPoints,
-    env,
     logger: o.logger,
     startupTimeoutMs: 900_000,
     helloTimeoutMs: 300_000,
@@ -241,54 +233,37 @@ export async function runNative(o: NativeRunOptions): Promise<NativeResult> {
       { size: o.directBatchSizes[0] ?? 16, sharedPrompts: false },
     ];
     for (const { size, sharedPrompts } of runs) {
-      if (!sharedPrompts) process.env[SHARE_VAR] = "0";
-      try {
-        await model.prove(rollouts.slice(0, size), workload.randomness); // warm-up at this size
-        let first: RolloutProof[] = [];
-        const t0 = performance.now();
-        for (let i = 0; i < rollouts.length; i += size) {
-          const proofs = await model.prove(rollouts.slice(i, i + size), workload.randomness);
-          if (i === 0) first = proofs.slice(0, firstGroup.length);
-        }
-        const seconds = (performance.now() - t0) / 1000;
-        direct.push({
-          case: standard.name,
-          rolloutsPerCall: size,
-          sharedPrompts,
-          rollouts: rollouts.length,
-          tokens,
-          seconds,
-          rolloutsPerSecond: rollouts.length / seconds,
-          tokensPerSecond: tokens / seconds,
-          vsSixteen: first.length === firstGroup.length ? compareProofs(firstGroup, alone, first) : null,
-        });
-        o.log(
-          `native ${o.shape} ${standard.name} in-process, ${size} rollouts a call` +
-            `${sharedPrompts ? "" : ", prompts computed per rollout"}: ${(rollouts.length / seconds).toFixed(1)} rollouts/s`,
-        );
-      } finally {
-        delete process.env[SHARE_VAR];
+      const switches = { sharePrompts: sharedPrompts };
+      await model.prove(rollouts.slice(0, size), workload.randomness, switches); // warm-up at this size
+      let first: RolloutProof[] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < rollouts.length; i += size) {
+        const proofs = await model.prove(rollouts.slice(i, i + size), workload.randomness, switches);
+        if (i === 0) first = proofs.slice(0, firstGroup.length);
       }
+      const seconds = (performance.now() - t0) / 1000;
+      direct.push({
+        case: standard.name,
+        rolloutsPerCall: size,
+        sharedPrompts,
+        rollouts: rollouts.length,
+        tokens,
+        seconds,
+        rolloutsPerSecond: rollouts.length / seconds,
+        tokensPerSecond: tokens / seconds,
+        vsSixteen: first.length === firstGroup.length ? compareProofs(firstGroup, alone, first) : null,
+      });
+      o.log(
+        `native ${o.shape} ${standard.name} in-process, ${size} rollouts a call` +
+          `${sharedPrompts ? "" : ", prompts computed per rollout"}: ${(rollouts.length / seconds).toFixed(1)} rollouts/s`,
+      );
     }
     for (const c of workload.cases) {
       const batch = c.groups[0]!;
       const plain = await model.prove(batch, workload.randomness);
-      process.env[SHARE_VAR] = "0";
-      let unshared: RolloutProof[];
-      try {
-        unshared = await model.prove(batch, workload.randomness);
-      } finally {
-        delete process.env[SHARE_VAR];
-      }
-      process.env[PROFILE_VAR] = "1";
-      let profiled: RolloutProof[];
-      let profile: EngineProfile | null;
-      try {
-        profiled = await model.prove(batch, workload.randomness);
-        profile = await model.lastProfile();
-      } finally {
-        delete process.env[PROFILE_VAR];
-      }
+      const unshared = await model.prove(batch, workload.randomness, { sharePrompts: false });
+      const profiled = await model.prove(batch, workload.randomness, { profile: true });
+      const profile: EngineProfile | null = await model.lastProfile();
       profiles[c.name] = profile && {
         sequences: profile.sequences,
         tokens: profile.tokens,

@@ -1,5 +1,6 @@
 // workload.json, as bench_hf.py (benchlib.make_workload) writes it: the rollouts both engines prove.
 import { readFileSync } from "node:fs";
+import { GrailError } from "../../../packages/protocol/src/index.js";
 import type { BatchRollout, ModelDims } from "./stage-work.js";
 
 export interface WorkloadCase {
@@ -19,10 +20,12 @@ export interface Workload {
   cases: WorkloadCase[];
 }
 
-export class WorkloadError extends Error {
-  constructor(path: string, what: string) {
-    super(`${path}: ${what}; write it with "python3 scripts/bench/proof/bench_hf.py workload" (or hf)`);
-    this.name = "WorkloadError";
+export class WorkloadError extends GrailError {
+  constructor(path: string, problem: string) {
+    super(`${path}: ${problem}; write it with "python3 scripts/bench/proof/bench_hf.py workload" (or hf)`, {
+      path,
+      problem,
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /**
  * A real subtensor runtime on loopback: @acala-network/chopsticks started as a child
@@ -207,7 +208,7 @@ export async function startLocalChopsticks(options: LocalChopsticksOptions): Pro
     const deadline = Date.now() + timeoutMs;
     while ((await pendingExtrinsics()).length === 0) {
       if (Date.now() > deadline) throw new Error(`no extrinsic reached the pool within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, pollMs));
+      await sleep(pollMs);
     }
     return newBlock();
   };
@@ -227,7 +228,7 @@ export async function startLocalChopsticks(options: LocalChopsticksOptions): Pro
       const loop = (async () => {
         while (!stopped) {
           if ((await pendingExtrinsics().catch(() => [])).length > 0) await newBlock().catch(() => {});
-          else await new Promise((r) => setTimeout(r, pollMs));
+          else await sleep(pollMs);
         }
       })();
       return async () => {

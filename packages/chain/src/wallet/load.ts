@@ -28,8 +28,8 @@ export interface HotkeyLocation {
 export interface LoadHotkeyOptions extends HotkeyLocation {
   /** Password of an encrypted ($NACL) hotkey; without it btwallet's BT_PW_<path> variable is tried. */
   readonly password?: string;
-  /** Where BT_PW_<path> is looked up; defaults to process.env. */
-  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Where BT_PW_<path> is looked up: the miner's process environment (btwallet's convention). */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 export interface LoadedHotkey {
@@ -77,8 +77,7 @@ async function decryptIfNeeded(
     );
   }
   const envName = btwalletPasswordEnvName(file);
-  const env = options.env ?? process.env;
-  const fromEnv = env[envName];
+  const fromEnv = options.env[envName];
   const password = options.password ?? (fromEnv ? decodeBtwalletPassword(envName, fromEnv) : undefined);
   if (password === undefined || password === "") {
     throw new WalletError(

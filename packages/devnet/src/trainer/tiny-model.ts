@@ -6,6 +6,7 @@ import { writeRandomModel } from "@grail/engine-native";
 import { bundledDatasetStore, THINKING_CONFIGS } from "@grail/environments";
 import { ChatTokenizer } from "@grail/generation";
 import { bf16ToF32, f32ToBf16, readSafetensors, type StateDict } from "@grail/storage";
+import { mulberry32 } from "@grail/util";
 
 /** Shape of the local network's model: a Qwen3 with the real Qwen3 tokenizer's vocabulary. */
 export interface TinyModelOptions {
@@ -54,17 +55,6 @@ async function corpus(): Promise<string> {
   }
   parts.push("<SOLUTION>", "</SOLUTION>", "<start_working_out>", "</end_working_out>", "0 1 2 3 4 5 6 7 8 9");
   return parts.join("\n");
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

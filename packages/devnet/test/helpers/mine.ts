@@ -36,6 +36,7 @@ export async function mineWindows(
     settings: { groupsPerBatch: 1, safetyBlocks: 3, retryDelayMs: 500 },
     proofThreads: 1,
     fileWriter: "inline",
+    python: TEST_PYTHON,
   });
   const engine = new MiningEngine(parts.deps);
   seedBlockTime(engine.budget, devnet.chain.blockTimeMs);
@@ -60,3 +61,6 @@ export async function mineWindows(
   }
   return { reports, stop };
 }
+
+/** The interpreter of the local miner's and validator's sandbox: the test run's GRAIL_PYTHON, else python3. */
+export const TEST_PYTHON = process.env.GRAIL_PYTHON || "python3";

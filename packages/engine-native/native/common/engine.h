@@ -88,6 +88,13 @@ struct ProveOutput {
   std::vector<double> eosProb;   // one per sequence (NaN when undefined)
 };
 
+// Switches of one prove() call, set by the caller (the miner's GRAIL_ENGINE_* settings); the CPU backend
+// has neither and ignores them. Neither changes a result.
+struct ProveOptions {
+  bool profile = false;      // time every kernel family (profileJson)
+  bool sharePrompts = true;  // compute a group's shared prompt once instead of per rollout
+};
+
 struct BackendStats {
   uint64_t weightBytes = 0;
   uint64_t weightAllocations = 0;  // counts (re)allocations of weight storage; reload of equal shapes adds none
@@ -99,13 +106,14 @@ class Backend {
   virtual const char* name() const = 0;
   // First load and in-place reload; equal shapes reuse the existing storage.
   virtual void loadWeights(const WeightSources& sources) = 0;
-  virtual void prove(const BatchView& batch, const int32_t rvec[16], ProveOutput& out) = 0;
+  virtual void prove(const BatchView& batch, const int32_t rvec[16], const ProveOptions& options,
+                     ProveOutput& out) = 0;
   // fp32 logits of each sequence's last position, [n, vocab].
   virtual void lastLogits(const BatchView& batch, std::vector<float>& out) = 0;
   // Committed hidden state (after the final norm) of every position, [tokens, hidden]: a diagnostic.
   virtual void hiddenStates(const BatchView& batch, std::vector<float>& out) = 0;
   virtual BackendStats stats() const = 0;
-  // JSON per-stage timings of the last prove() when it ran with GRAIL_ENGINE_PROFILE=1; empty otherwise
+  // JSON per-stage timings of the last prove() when it ran with options.profile; empty otherwise
   // (and always for backends without a profiler).
   virtual std::string profileJson() const { return std::string(); }
 };

@@ -90,7 +90,8 @@ class CpuBackend final : public Backend {
     stats_.weightBytes = bytes;
   }
 
-  void prove(const BatchView& batch, const int32_t rvec[16], ProveOutput& out) override {
+  void prove(const BatchView& batch, const int32_t rvec[16], const ProveOptions& /*options*/,
+             ProveOutput& out) override {
     forward(batch);
     const int H = cfg_.hidden;
     const int64_t T = batch.totalTokens();

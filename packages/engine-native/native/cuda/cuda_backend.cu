@@ -2,7 +2,7 @@
 // GEMMs over the whole batch, own kernels for the rest; only sketches, logprobs and EOS probabilities
 // (or requested logits) are copied back. Rollouts of a call that share their prompt (a GRPO group) share
 // its computation: the prompt's rows are computed once and each completion attends to them
-// (ForwardPlan). With GRAIL_ENGINE_PROFILE=1 each prove() also times its kernel families (profiler.h);
+// (ForwardPlan). With options.profile a prove() also times its kernel families (profiler.h);
 // lastProfile() reads the report.
 // The file stays whole (over 400 lines): CudaBackend is one class whose state (device weights, the packed
 // batch's buffers, stream, cuBLASLt handle) every step of prove() uses; the prompt-sharing plan and the
@@ -52,13 +52,6 @@ struct ForwardPlan {
   int maxQLen = 0;                // longest segment
   int64_t rows() const { return static_cast<int64_t>(tokens.size()); }
 };
-
-// Prompt sharing is on unless GRAIL_ENGINE_SHARE_PROMPTS=0 (read at each call, like the profiler: the
-// same process can prove a batch both ways and compare).
-bool share_prompts_enabled() {
-  const char* v = std::getenv("GRAIL_ENGINE_SHARE_PROMPTS");
-  return v == nullptr || std::strcmp(v, "0") != 0;
-}
 
 ForwardPlan plan_forward(const BatchView& batch, bool sharePrompts) {
   ForwardPlan plan;
@@ -183,10 +176,12 @@ class CudaBackend final : public Backend {
     stats_.weightBytes = bytes;
   }
 
-  void prove(const BatchView& batch, const int32_t rvec[16], ProveOutput& out) override {
+  // Profiling and prompt sharing are per call, so one process can prove a batch both ways and compare.
+  void prove(const BatchView& batch, const int32_t rvec[16], const ProveOptions& options,
+             ProveOutput& out) override {
     CUDA_CHECK(cudaSetDevice(device_));
-    prof_.begin(stream_);
-    forward(batch, share_prompts_enabled());
+    prof_.begin(stream_, options.profile);
+    forward(batch, options.sharePrompts);
     const int64_t T = batch.totalTokens();
     const int64_t R = plan_.rows();
     rvec_.reserve(16);

@@ -1,7 +1,7 @@
-// Opt-in per-stage timing of one prove() call (GRAIL_ENGINE_PROFILE=1): a pair of CUDA events around
+// Opt-in per-stage timing of one prove() call (ProveOptions::profile): a pair of CUDA events around
 // every kernel family on the backend's stream, summed per stage once the call has synchronised. The
-// variable is read at the start of each call, so one process can prove the same batch with and without
-// profiling and compare. Disabled, every hook is one predictable branch: no event, no allocation, no
+// switch comes with each call, so one process can prove the same batch with and without profiling and
+// compare. Disabled, every hook is one predictable branch: no event, no allocation, no
 // synchronisation, and the kernels and their order are the same either way.
 #pragma once
 
@@ -11,8 +11,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -67,14 +65,12 @@ class StageProfiler {
     for (cudaEvent_t e : events_) cudaEventDestroy(e);
   }
 
-  // Starts a call: arms the profiler when GRAIL_ENGINE_PROFILE is set to anything but "" or "0", and
-  // forgets the previous call's report either way.
-  void begin(cudaStream_t stream) {
+  // Starts a call: arms the profiler when `enabled`, and forgets the previous call's report either way.
+  void begin(cudaStream_t stream, bool enabled) {
     json_.clear();
     marks_.clear();
     used_ = 0;
-    const char* v = std::getenv("GRAIL_ENGINE_PROFILE");
-    active_ = v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+    active_ = enabled;
     if (!active_) return;
     stream_ = stream;
     wallStart_ = std::chrono::steady_clock::now();

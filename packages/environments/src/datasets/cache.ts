@@ -1,13 +1,12 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { DatasetIntegrityError, DatasetMissingError } from "../errors.js";
 import { DATASETS, type DatasetId, type RowTypes } from "./catalog.js";
 import { normalizeRow, RowShapeError } from "./rows.js";
 
 /**
- * Cache layout (spec §9.2):
+ * Cache layout (spec §9.2), under the miner's cache root (GRAIL_CACHE_DIR, passed in as dataDir):
  *   <dataDir>/datasets/<dataset>/manifest.json
  *   <dataDir>/datasets/<dataset>/<config>/<split>.jsonl   one row per line, hub file order
  */
@@ -39,11 +38,6 @@ export interface DatasetManifest {
   readonly revision: string;
   readonly fetchedAt: string;
   readonly tables: readonly ManifestTable[];
-}
-
-/** `$GRAIL_DATA_DIR`, else `~/.cache/grail-ts`. */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.GRAIL_DATA_DIR ?? join(homedir(), ".cache", "grail-ts");
 }
 
 export function datasetDir(dataDir: string, dataset: DatasetId): string {
@@ -171,8 +165,9 @@ export class CacheDirectorySource implements TableSource {
   private readonly manifests = new Map<DatasetId, Promise<DatasetManifest>>();
   private readonly requireCatalogCounts: boolean;
 
+  /** `dataDir`: the cache root whose `datasets/` holds the tables (the miner's GRAIL_CACHE_DIR). */
   constructor(
-    readonly dataDir: string = defaultDataDir(),
+    readonly dataDir: string,
     opts: CacheDirectoryOptions = {},
   ) {
     this.description = `dataset cache ${resolve(dataDir)}`;

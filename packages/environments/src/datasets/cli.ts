@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
 import { EnvironmentError } from "../errors.js";
-import { defaultDataDir } from "./cache.js";
 import { DATASET_IDS, DATASETS, type DatasetId } from "./catalog.js";
 import { DEFAULT_HUB_URL } from "./hub.js";
 import { fetchProgress } from "./progress.js";
@@ -9,12 +8,12 @@ import { provisionDatasets } from "./provision.js";
 const USAGE = `Usage: datasets:fetch [options]
 
 Fetches the MBPP, HumanEval, GSM8K and MATH parquet files at pinned hub commits and writes the
-verified JSONL cache the miner reads ($GRAIL_DATA_DIR/datasets, default ~/.cache/grail-ts). Datasets
-already cached and verified are left alone; partial downloads continue where they stopped. The miner
-does the same at start; this command does it ahead of time (e.g. before going offline).
+verified JSONL cache the miner reads (<GRAIL_CACHE_DIR>/datasets, default ~/.cache/grail/datasets).
+Datasets already cached and verified are left alone; partial downloads continue where they stopped.
+The miner does the same at start; this command does it ahead of time (e.g. before going offline).
 
 Options:
-  --data-dir DIR            cache root (default: $GRAIL_DATA_DIR or ~/.cache/grail-ts)
+  --data-dir DIR            cache root (default: the miner's GRAIL_CACHE_DIR from .env or the environment)
   --only LIST               comma-separated subset of: ${DATASET_IDS.join(", ")}
   --revision ID=REV         fetch another commit or branch of one dataset (repeatable)
   --hub URL                 hub base URL (default: HF_ENDPOINT, else ${DEFAULT_HUB_URL}); HF_TOKEN is sent
@@ -34,6 +33,11 @@ export interface HubSettings {
   readonly token?: string | null;
 }
 
+export interface DatasetsFetchDefaults {
+  /** The cache root when --data-dir is not given (the miner's configured cache dir); may throw. */
+  readonly defaultDataDir?: () => string;
+}
+
 /** `pnpm datasets:fetch`; returns the process exit code. */
 export async function runDatasetsFetchCli(
   argv: readonly string[],
@@ -42,7 +46,7 @@ export async function runDatasetsFetchCli(
     err: (l) => console.error(l),
     tty: process.stderr.isTTY ? process.stderr : null,
   },
-  hub: HubSettings = {},
+  settings: HubSettings & DatasetsFetchDefaults = {},
 ): Promise<number> {
   let values: ReturnType<typeof parse>["values"];
   try {
@@ -70,14 +74,26 @@ export async function runDatasetsFetchCli(
     }
     revisions[id as DatasetId] = rev;
   }
-  const dataDir = values["data-dir"] ?? defaultDataDir();
+  let dataDir = values["data-dir"];
+  if (dataDir === undefined) {
+    try {
+      dataDir = settings.defaultDataDir?.();
+    } catch (e) {
+      io.err(`${(e as Error).message}\n\nfix the configuration or pass --data-dir DIR`);
+      return 2;
+    }
+  }
+  if (dataDir === undefined) {
+    io.err(`no cache root: pass --data-dir DIR\n\n${USAGE}`);
+    return 2;
+  }
   try {
     const done = await provisionDatasets({
       dataDir,
       datasets: only as DatasetId[],
       revisions,
-      hubUrl: values.hub ?? hub.hubUrl ?? DEFAULT_HUB_URL,
-      token: hub.token ?? null,
+      hubUrl: values.hub ?? settings.hubUrl ?? DEFAULT_HUB_URL,
+      token: settings.token ?? null,
       allowRowCountMismatch: values["allow-row-count-mismatch"] ?? false,
       log: io.out,
       progress: fetchProgress({ tty: io.tty ?? null, line: (l) => io.out(l) }),

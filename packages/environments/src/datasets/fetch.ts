@@ -85,7 +85,7 @@ async function planDataset(
     const kept = await planFromDownloads(opts, id, hub);
     if (!kept) throw e;
     log(
-      `${id}: the hub cannot be reached (${e.details.problem}); rebuilding from the shards downloaded before`,
+      `${id}: the hub cannot be reached (${e.context.problem}); rebuilding from the shards downloaded before`,
     );
     return kept;
   }

@@ -64,8 +64,8 @@ export function inspectDatasets(
 }
 
 function problemOf(e: unknown): string {
-  if (e instanceof DatasetIntegrityError) return `${e.details.file}: ${e.details.problem}`;
-  if (e instanceof DatasetMissingError) return `${e.details.path} is missing`;
+  if (e instanceof DatasetIntegrityError) return `${e.context.file}: ${e.context.problem}`;
+  if (e instanceof DatasetMissingError) return `${e.context.path} is missing`;
   throw e;
 }
 
@@ -99,7 +99,7 @@ export async function provisionDatasets(opts: FetchDatasetsOptions): Promise<Pro
     try {
       await fetchDatasets({ ...opts, datasets: needed.map((s) => s.dataset) });
     } catch (e) {
-      const dataset = (e as EnvironmentError).details?.envId;
+      const dataset = (e as EnvironmentError).context?.envId;
       if (e instanceof EnvironmentError && typeof dataset === "string") fail(dataset as DatasetId, e);
       throw e;
     }

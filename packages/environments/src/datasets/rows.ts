@@ -1,7 +1,8 @@
+import { EnvironmentError } from "../errors.js";
 import type { DatasetId, Gsm8kRow, HumanEvalRow, MathRow, MbppRow, RowTypes } from "./catalog.js";
 
 /** Thrown by the row normalisers; the caller wraps it with the file it came from. */
-export class RowShapeError extends Error {}
+export class RowShapeError extends EnvironmentError {}
 
 function str(row: Record<string, unknown>, key: string, fallback?: string): string {
   const v = row[key];

@@ -5,11 +5,13 @@
 // parentheses. Anything else — symbols, functions (sqrt, pi), factorials, LaTeX, brackets,
 // integer division — is "undecided" (null), which callers treat as not equal and report.
 
+import { EnvironmentError } from "../errors.js";
+
 type Value =
   | { readonly kind: "rat"; readonly n: bigint; readonly d: bigint }
   | { readonly kind: "float"; readonly v: number };
 
-class Undecided extends Error {}
+class Undecided extends EnvironmentError {}
 
 const MAX_EXPONENT = 4096n;
 const MAX_DIGITS = 20_000;

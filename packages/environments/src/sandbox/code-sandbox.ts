@@ -1,4 +1,6 @@
 import { availableParallelism } from "node:os";
+import { RetryFailure, retry } from "@grail/util";
+import { EnvironmentError } from "../errors.js";
 import type { TestOutcome } from "../rewards/types.js";
 import type { IsolationReport } from "./worker-pool.js";
 import { WorkerPool } from "./worker-pool.js";
@@ -50,7 +52,8 @@ export interface CodeSandboxOptions {
   readonly fileSizeBytes?: number;
   readonly network?: "auto" | "namespace" | "none";
   readonly seccomp?: boolean;
-  readonly python?: string;
+  /** The interpreter the workers run (the miner's GRAIL_PYTHON setting, >= 3.11). */
+  readonly python: string;
 }
 
 /**
@@ -64,7 +67,7 @@ export class CodeSandbox {
   private readonly attempts: number;
   private startPromise: Promise<IsolationReport> | null = null;
 
-  constructor(opts: CodeSandboxOptions = {}) {
+  constructor(opts: CodeSandboxOptions) {
     this.testTimeoutSeconds = opts.testTimeoutSeconds ?? 5;
     this.slackSeconds = opts.jobSlackSeconds ?? 30;
     this.attempts = opts.attempts ?? 3;
@@ -80,7 +83,7 @@ export class CodeSandbox {
         seccomp: opts.seccomp ?? true,
       },
       network: opts.network ?? "auto",
-      ...(opts.python !== undefined ? { python: opts.python } : {}),
+      python: opts.python,
       startupTimeoutMs: 30_000,
     });
   }
@@ -118,22 +121,35 @@ export class CodeSandbox {
     await this.start();
     const timeoutMs = (this.testTimeoutSeconds * tests.length + this.slackSeconds) * 1000;
     const job = { code, tests, timeout: this.testTimeoutSeconds, run };
-    let last: CodeRunResult | null = null;
-    for (let attempt = 0; attempt < this.attempts; attempt++) {
-      const outcome = await this.pool.run(job, timeoutMs);
-      if (outcome.kind === "timeout") {
-        // Code hung its worker past every alarm: the reference reports timeout, not a retry.
-        return failure(tests.length, "timeout", `Worker unresponsive: ${outcome.message}`);
-      }
-      if (outcome.kind === "died") {
-        last = failure(tests.length, "process_error", `Worker pool failure: ${outcome.message}`);
-        continue;
-      }
-      const result = fromAnswer(outcome.answer, tests.length);
-      if (result.status !== "process_error") return result;
-      last = result;
+    try {
+      return await retry(
+        async () => {
+          const outcome = await this.pool.run(job, timeoutMs);
+          // Code that hung its worker past every alarm: the reference reports timeout, not a retry.
+          if (outcome.kind === "timeout")
+            return failure(tests.length, "timeout", `Worker unresponsive: ${outcome.message}`);
+          const result =
+            outcome.kind === "died"
+              ? failure(tests.length, "process_error", `Worker pool failure: ${outcome.message}`)
+              : fromAnswer(outcome.answer, tests.length);
+          if (result.status === "process_error") throw new ProcessErrorAttempt(result);
+          return result;
+        },
+        { attempts: this.attempts, backoff: () => 0 },
+      );
+    } catch (err) {
+      // Every attempt was a process error: the last one is the job's result.
+      if (err instanceof RetryFailure && err.lastError instanceof ProcessErrorAttempt)
+        return err.lastError.result;
+      throw err;
     }
-    return last ?? failure(tests.length, "process_error", "no attempt made");
+  }
+}
+
+/** An attempt that ended in a process error: the reference runs the job again. */
+class ProcessErrorAttempt extends EnvironmentError {
+  constructor(readonly result: CodeRunResult) {
+    super(result.error ?? "process error", { status: result.status });
   }
 }
 

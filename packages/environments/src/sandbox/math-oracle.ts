@@ -8,7 +8,8 @@ export interface MathOracleOptions {
   /** Seconds sympy may spend on one comparison before the answer counts as not equal. */
   readonly timeoutSeconds?: number;
   readonly memoryBytes?: number;
-  readonly python?: string;
+  /** The interpreter whose sympy judges (the miner's GRAIL_PYTHON setting). */
+  readonly python: string;
   readonly network?: "auto" | "namespace" | "none";
 }
 
@@ -21,7 +22,7 @@ export class MathOracle implements SymbolicJudge {
   private readonly timeoutSeconds: number;
   private startPromise: Promise<IsolationReport> | null = null;
 
-  constructor(opts: MathOracleOptions = {}) {
+  constructor(opts: MathOracleOptions) {
     this.timeoutSeconds = opts.timeoutSeconds ?? 10;
     this.pool = new WorkerPool({
       mode: "math",
@@ -35,13 +36,13 @@ export class MathOracle implements SymbolicJudge {
         seccomp: true,
       },
       network: opts.network ?? "auto",
-      ...(opts.python !== undefined ? { python: opts.python } : {}),
+      python: opts.python,
       startupTimeoutMs: 60_000,
     });
   }
 
   /** True when the interpreter has sympy; otherwise use `fallbackJudge`. */
-  static available(python?: string): boolean {
+  static available(python: string): boolean {
     try {
       return resolvePythonRuntime(python).hasSympy;
     } catch {

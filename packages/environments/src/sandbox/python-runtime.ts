@@ -20,8 +20,15 @@ const runtimes = new Map<string, PythonRuntime>();
 /**
  * Resolves the interpreter once per process. Workers are later spawned with a clean environment,
  * so a shim that needs PATH or PYENV_* variables must be resolved to the real binary first.
+ * `python` is the caller's (the miner's GRAIL_PYTHON setting): nothing here reads the environment.
  */
-export function resolvePythonRuntime(python = process.env.GRAIL_PYTHON ?? "python3"): PythonRuntime {
+export function resolvePythonRuntime(python: string): PythonRuntime {
+  if (typeof python !== "string" || python.trim() === "") {
+    throw new SandboxUnavailableError(
+      "no Python interpreter was given; pass the GRAIL_PYTHON setting (pipeline.python of @grail/config)",
+      { python },
+    );
+  }
   const cached = runtimes.get(python);
   if (cached) return cached;
   const probe = spawnSync(

@@ -16,7 +16,8 @@ export interface WorkerPoolOptions {
   readonly limits: WorkerLimits;
   /** "auto": a network namespace when the machine allows one, else none. */
   readonly network: "auto" | NetworkIsolation;
-  readonly python?: string;
+  /** The interpreter (GRAIL_PYTHON setting); resolved once to the real binary. */
+  readonly python: string;
   readonly startupTimeoutMs: number;
 }
 

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { EnvironmentError } from "../errors.js";
 import { cleanWorkerEnv, SANDBOX_WORKER_SCRIPT } from "./python-runtime.js";
 
 export type WorkerMode = "code" | "math";
@@ -44,20 +45,21 @@ export interface WorkerReady {
   };
 }
 
-export class WorkerDiedError extends Error {
+export class WorkerDiedError extends EnvironmentError {
   constructor(
     readonly reason: string,
     readonly stderrTail: string,
   ) {
-    super(`sandbox worker died: ${reason}${stderrTail ? ` (stderr: ${stderrTail.slice(-500)})` : ""}`);
-    this.name = "WorkerDiedError";
+    super(`sandbox worker died: ${reason}${stderrTail ? ` (stderr: ${stderrTail.slice(-500)})` : ""}`, {
+      reason,
+      stderrTail,
+    });
   }
 }
 
-export class WorkerTimeoutError extends Error {
+export class WorkerTimeoutError extends EnvironmentError {
   constructor(readonly timeoutMs: number) {
-    super(`sandbox worker gave no answer within ${timeoutMs} ms and was killed`);
-    this.name = "WorkerTimeoutError";
+    super(`sandbox worker gave no answer within ${timeoutMs} ms and was killed`, { timeoutMs });
   }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { consoleLogger } from "../logger.js";
+import { createLogger } from "@grail/log";
 import { loadLogitsModel } from "./logits-model.js";
 import { NativeGenerationServer } from "./server.js";
 
@@ -36,7 +36,14 @@ async function main(): Promise<void> {
     const v = values[name];
     return typeof v === "string" ? v : undefined;
   };
-  const log = consoleLogger("[native] ");
+  // Human lines on stderr at every level: the supervisor keeps them as the server's log tail.
+  const log = createLogger({
+    verbosity: 2,
+    json: false,
+    colour: false,
+    stream: process.stderr,
+    fields: { server: "native" },
+  });
   const ignored = (tokens ?? [])
     .filter((t) => t.kind === "option" && !(STRING_FLAGS as readonly string[]).includes(t.name))
     .map((t) => (t.kind === "option" ? `--${t.name}` : ""));
@@ -61,6 +68,8 @@ async function main(): Promise<void> {
     return fallback;
   };
   const backend = get("backend");
+  // The supervisor pins this process to the server's GPU range through the environment.
+  const devices = process.env.CUDA_VISIBLE_DEVICES ?? null;
   const server = await NativeGenerationServer.start({
     modelPath,
     servedModelName: get("served-model-name") ?? modelPath.split("/").filter(Boolean).pop() ?? "model",
@@ -71,8 +80,9 @@ async function main(): Promise<void> {
     randomSeed: intFlag(["random-seed", "seed"], 0)!,
     loadModel: (dir) => loadLogitsModel(dir, backend === "cpu" || backend === "cuda" ? { backend } : {}),
     logger: log,
+    cudaVisibleDevices: devices,
   });
-  log.info(`ready on ${server.url} (CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES ?? ""})`);
+  log.info(`ready on ${server.url} (CUDA_VISIBLE_DEVICES=${devices ?? ""})`);
   const shutdown = (signal: string) => {
     log.info(`${signal}: shutting down`);
     server.close().then(

@@ -4,17 +4,18 @@
  * request, and JSON answers.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { GenerationError } from "../errors.js";
 import type { NativeFinish, NativeRequest } from "./engine.js";
 import type { LogitsModel } from "./logits-model.js";
 import type { SeededRandom } from "./sampler.js";
 
 /** A 4xx answer with SGLang's error body `{"error": {"message": …}}`. */
-export class RequestError extends Error {
+export class RequestError extends GenerationError {
   constructor(
     readonly status: number,
     message: string,
   ) {
-    super(message);
+    super(message, { status });
   }
 }
 

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import path from "node:path";
+import { type BasicLogger, silentLogger } from "@grail/log";
 import { isRecord } from "../batching.js";
-import { type Logger, silentLogger } from "../logger.js";
 import { NativeGenerator } from "./engine.js";
 import { type LogitsModel, loadLogitsModel } from "./logits-model.js";
 import {
@@ -30,7 +30,9 @@ export interface NativeServerOptions {
   randomSeed?: number;
   /** Loads a model directory; defaults to loadLogitsModel (bigram or @grail/engine-native). */
   loadModel?: (dir: string) => Promise<LogitsModel>;
-  logger?: Logger;
+  logger?: BasicLogger;
+  /** The devices this server was started on (its CUDA_VISIBLE_DEVICES), for /get_server_info. */
+  cudaVisibleDevices?: string | null;
 }
 
 /**
@@ -43,7 +45,7 @@ export interface NativeServerOptions {
 export class NativeGenerationServer {
   private readonly http: Server;
   private readonly generator: NativeGenerator;
-  private readonly logger: Logger;
+  private readonly logger: BasicLogger;
   private readonly seeds: SeededRandom;
   private readonly loadModel: (dir: string) => Promise<LogitsModel>;
   private modelPath: string;
@@ -140,7 +142,7 @@ export class NativeGenerationServer {
           served_model_name: this.servedModelName,
           context_length: this.options.contextLength,
           max_running_requests: this.options.maxRunningRequests ?? 256,
-          cuda_visible_devices: process.env.CUDA_VISIBLE_DEVICES ?? null,
+          cuda_visible_devices: this.options.cudaVisibleDevices ?? null,
           pid: process.pid,
           version: "grail-native",
         });

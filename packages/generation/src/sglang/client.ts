@@ -1,14 +1,14 @@
+import { type BasicLogger, silentLogger } from "@grail/log";
 import {
   AbortedOutputError,
   BatchedGenerator,
   isRecord,
   isTokenIdList,
   type RawOutput,
+  type RequestRetryPolicy,
 } from "../batching.js";
 import { ResponseShapeError } from "../errors.js";
 import { httpJson } from "../http.js";
-import { type Logger, silentLogger } from "../logger.js";
-import type { RetryOptions } from "../retry.js";
 import type { Completion, FinishReason, GenerationClient, SamplingPolicy } from "../types.js";
 
 export interface SglangClientOptions {
@@ -23,12 +23,12 @@ export interface SglangClientOptions {
   /** Per-request timeout (GRAIL_PIPELINE_SERVER_TIMEOUT, default 300 s). */
   requestTimeoutMs?: number;
   /** Default: 3 attempts, 1 s then 2 s apart (spec §4.3). */
-  retry?: RetryOptions;
+  retry?: RequestRetryPolicy;
   beforeAttempt?: () => Promise<void>;
-  logger?: Logger;
+  logger?: BasicLogger;
 }
 
-export const DEFAULT_RETRY: RetryOptions = { attempts: 3, backoffMs: [1_000, 2_000] };
+export const DEFAULT_RETRY: RequestRetryPolicy = { attempts: 3, backoffMs: [1_000, 2_000] };
 
 /** `sampling_params` of GenerateReqInput; top_k / repetition_penalty omitted when unset (server default). */
 export function sglangSamplingParams(policy: SamplingPolicy, maxNewTokens: number): Record<string, number> {

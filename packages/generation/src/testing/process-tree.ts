@@ -1,5 +1,6 @@
 /** Process-tree helpers for tests that kill a supervising process and look for what it left running. */
 import { readdirSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** pid → parent pid of every process visible in /proc. */
 function parents(): Map<number, number> {
@@ -48,6 +49,6 @@ export async function survivors(pids: readonly number[], withinMs: number): Prom
   for (;;) {
     const left = pids.filter(alive);
     if (left.length === 0 || Date.now() >= deadline) return left;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }

@@ -1,8 +1,13 @@
-import { BatchedGenerator, isRecord, isTokenIdList, type RawOutput } from "../batching.js";
+import { type BasicLogger, silentLogger } from "@grail/log";
+import {
+  BatchedGenerator,
+  isRecord,
+  isTokenIdList,
+  type RawOutput,
+  type RequestRetryPolicy,
+} from "../batching.js";
 import { ResponseShapeError } from "../errors.js";
 import { httpJson } from "../http.js";
-import { type Logger, silentLogger } from "../logger.js";
-import type { RetryOptions } from "../retry.js";
 import { DEFAULT_RETRY } from "../sglang/client.js";
 import type { Completion, FinishReason, GenerationClient, SamplingPolicy } from "../types.js";
 
@@ -15,9 +20,9 @@ export interface VllmClientOptions {
   promptsPerRequest?: number;
   maxConcurrentRequests: number;
   requestTimeoutMs?: number;
-  retry?: RetryOptions;
+  retry?: RequestRetryPolicy;
   beforeAttempt?: () => Promise<void>;
-  logger?: Logger;
+  logger?: BasicLogger;
 }
 
 const TOKEN_ID_TEXT = /^(?:token_id:)?(\d+)$/;

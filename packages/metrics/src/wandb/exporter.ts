@@ -2,17 +2,14 @@ import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import type { Logger } from "@grail/log";
 import type { Registry } from "prom-client";
 import { MetricsError } from "../errors.js";
 import type { ThreadData, ThreadReply, ThreadRequest } from "./protocol.js";
 import { RowBuilder } from "./rows.js";
 
 /** Where the exporter reports its run's fate (the miner passes its logger). */
-export interface MonitoringLogger {
-  notice(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  debug(message: string, fields?: Record<string, unknown>): void;
-}
+export type MonitoringLogger = Pick<Logger, "notice" | "warn" | "debug">;
 
 export interface WandbOptions {
   readonly apiKey: string;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { WINDOW_LENGTH, windowStart as windowOf } from "@grail/protocol";
 import type { CheckpointMetadata } from "@grail/storage";
 import { TimeBudget } from "./budget.js";
@@ -20,20 +21,6 @@ const EXCUSED_SKIPS: ReadonlySet<WindowSkipReason> = new Set([
   "metadata_invalid",
   "stopping",
 ]);
-
-const abortable = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 /**
  * The window loop (spec/miner-pipeline.md §3): waits for each new window, switches checkpoint
@@ -200,7 +187,7 @@ export class MiningEngine {
         block = await this.readBlock();
       } catch (err) {
         logger.warn("chain read failed; retrying", { error: (err as Error).message });
-        await abortable(this.deps.settings.retryDelayMs ?? 10_000, signal);
+        await sleep(this.deps.settings.retryDelayMs ?? 10_000, undefined, { signal }).catch(() => undefined);
         continue;
       }
       const W = windowOf(block);
@@ -219,7 +206,7 @@ export class MiningEngine {
         } catch (err) {
           if (signal.aborted) break;
           logger.warn("waiting for the next window failed; retrying", { error: (err as Error).message });
-          await abortable(2_000, signal);
+          await sleep(2_000, undefined, { signal }).catch(() => undefined);
         }
         continue;
       }
@@ -245,7 +232,7 @@ export class MiningEngine {
           error: (err as Error).message,
           stack: (err as Error).stack,
         });
-        await abortable(this.deps.settings.retryDelayMs ?? 10_000, signal);
+        await sleep(this.deps.settings.retryDelayMs ?? 10_000, undefined, { signal }).catch(() => undefined);
       }
     }
     unsubscribeHeads?.();

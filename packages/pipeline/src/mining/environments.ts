@@ -8,6 +8,11 @@ import {
 } from "@grail/environments";
 import type { EnvironmentFactory, MiningEnvironment } from "./ports.js";
 
+export interface MiningEnvironmentsOptions {
+  /** Interpreter of the code sandbox and the sympy judge (the miner's GRAIL_PYTHON setting). */
+  readonly python: string;
+}
+
 /**
  * `create_env(env_id, env_params)` over the given problem sets, with a code sandbox started the
  * first time a code environment asks for one, and sympy's judge for MATH when the interpreter
@@ -16,17 +21,25 @@ import type { EnvironmentFactory, MiningEnvironment } from "./ports.js";
 export class MiningEnvironments {
   private sandbox: CodeSandbox | null = null;
   private judge: SymbolicJudge | null = null;
+  private readonly python: string;
 
-  constructor(private readonly datasets: DatasetStore) {}
+  constructor(
+    private readonly datasets: DatasetStore,
+    options: MiningEnvironmentsOptions,
+  ) {
+    this.python = options.python;
+  }
 
   readonly factory: EnvironmentFactory = (envId, envParams): MiningEnvironment => {
     const code = envId === "mbpp" || envId === "python_code" || envId === "humaneval";
     if (code && !this.sandbox) {
-      this.sandbox = new CodeSandbox();
+      this.sandbox = new CodeSandbox({ python: this.python });
       void this.sandbox.start();
     }
     if (envId === "math" && !this.judge)
-      this.judge = MathOracle.available() ? new MathOracle() : fallbackJudge;
+      this.judge = MathOracle.available(this.python)
+        ? new MathOracle({ python: this.python })
+        : fallbackJudge;
     const env = createEnvironment(envId, envParams, {
       datasets: this.datasets,
       ...(this.sandbox ? { sandbox: this.sandbox } : {}),

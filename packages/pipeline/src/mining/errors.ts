@@ -1,13 +1,7 @@
-/** Base of the mining engine's errors: `details` carries the context a log line or an operator needs. */
-export class MiningError extends Error {
-  readonly details: Readonly<Record<string, unknown>>;
+import { GrailError } from "@grail/protocol";
 
-  constructor(message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.details = details;
-  }
-}
+/** Base of the mining engine's errors: `context` carries what a log line or an operator needs. */
+export class MiningError extends GrailError {}
 
 /** Why a window is given up before any group of it was generated. */
 export type WindowSkipReason =
@@ -34,10 +28,10 @@ export class WindowSkippedError extends MiningError {
   constructor(
     reason: WindowSkipReason,
     message: string,
-    details: Record<string, unknown> = {},
+    context: Record<string, unknown> = {},
     cause?: unknown,
   ) {
-    super(message, { reason, ...details }, cause === undefined ? undefined : { cause });
+    super(message, { reason, ...context }, cause === undefined ? undefined : { cause });
     this.reason = reason;
   }
 }

@@ -7,7 +7,7 @@ export {
   modelNameOf,
   type WindowReport,
 } from "./engine.js";
-export { MiningEnvironments } from "./environments.js";
+export { MiningEnvironments, type MiningEnvironmentsOptions } from "./environments.js";
 export {
   FatalMiningError,
   MiningError,

@@ -9,6 +9,7 @@ import type { DropReason } from "@grail/metrics";
 import { CHALLENGE_K } from "@grail/protocol";
 import { GroupDroppedError, StaleCheckpointError } from "../pool/errors.js";
 import type { ProvedGroup } from "../pool/types.js";
+import { MiningError } from "./errors.js";
 import { type PackagingRollout, packageGroup } from "./packaging.js";
 import type { WindowCounters, WindowRunDeps, WindowRunInput } from "./window-run-types.js";
 
@@ -21,12 +22,12 @@ export interface PreparedGroup {
 }
 
 /** A group that cannot be completed, with the reason it is counted under. */
-export class GroupDrop extends Error {
+export class GroupDrop extends MiningError {
   constructor(
     readonly reason: DropReason,
     message: string,
   ) {
-    super(message);
+    super(message, { reason });
   }
 }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type Completion, StaleWeightsError } from "@grail/generation";
 import type { Logger } from "@grail/log";
 import type { DropReason } from "@grail/metrics";
@@ -20,18 +21,6 @@ export type {
   WindowRunSummary,
 } from "./window-run-types.js";
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, Math.max(0, ms));
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 /**
  * Mines one window: dispatches GROUPS_PER_BATCH groups per generate call with problem indices
  * assigned in order at dispatch time; while batch N+1 generates, batch N is rewarded, proved on
@@ -120,7 +109,9 @@ export class WindowRun {
       }
       if (this.pendingGroups >= this.maxPending && this.inflight.size > 0) {
         // Backpressure: the proof side is saturated; wait for a batch to finish, then re-check.
-        await Promise.race([...this.inflight, sleep(1_000, stopSignal)]);
+        // An abort ends the wait early; the loop then sees the stop.
+        const wait = sleep(1_000, undefined, { signal: stopSignal }).catch(() => undefined);
+        await Promise.race([...this.inflight, wait]);
         continue;
       }
 
@@ -171,7 +162,8 @@ export class WindowRun {
       const waitAll = Promise.allSettled([...this.inflight]).then(() => undefined);
       // The seal timer is cleared once everything settled: it must not outlive the window.
       const settled = new AbortController();
-      await Promise.race([waitAll, sleep(sealAt - this.now(), settled.signal)]);
+      const sealed = sleep(Math.max(0, sealAt - this.now()), undefined, { signal: settled.signal });
+      await Promise.race([waitAll, sealed.catch(() => undefined)]);
       settled.abort();
     }
     this.sealed = true;
@@ -215,7 +207,8 @@ export class WindowRun {
         return "sealed";
       }
       const tick = new AbortController();
-      await Promise.race([tracked, sleep(Math.min(left, 1_000), tick.signal)]);
+      const wait = sleep(Math.min(left, 1_000), undefined, { signal: tick.signal }).catch(() => undefined);
+      await Promise.race([tracked, wait]);
       tick.abort();
       if (done) return tracked;
     }

@@ -1,5 +1,6 @@
 import { rm } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "@grail/log";
 import {
   MAX_ROLLOUT_FILE_SIZE_BYTES,
@@ -67,8 +68,6 @@ export interface SpoolingWindowSinkOptions {
   logger?: Logger;
   now?: () => number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * The window file goes to the uploader's spool (written by the writer thread), then to the

@@ -1,13 +1,7 @@
-/** Base of the pool's errors: `details` carries the context a log line or an operator needs. */
-export class ProofPoolError extends Error {
-  readonly details: Readonly<Record<string, unknown>>;
+import { GrailError } from "@grail/protocol";
 
-  constructor(message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.details = details;
-  }
-}
+/** Base of the pool's errors: `context` carries what a log line or an operator needs. */
+export class ProofPoolError extends GrailError {}
 
 /**
  * A worker could not be started, did not say hello, speaks another protocol, or failed to load.
@@ -17,8 +11,8 @@ export class ProofPoolError extends Error {
 export class WorkerStartError extends ProofPoolError {
   readonly permanent: boolean;
 
-  constructor(message: string, details: Record<string, unknown> = {}, options: { permanent?: boolean } = {}) {
-    super(message, details);
+  constructor(message: string, context: Record<string, unknown> = {}, options: { permanent?: boolean } = {}) {
+    super(message, context);
     this.permanent = options.permanent ?? false;
   }
 }
@@ -31,8 +25,8 @@ export class GroupDroppedError extends ProofPoolError {
   readonly groupId: string;
   readonly reason: string;
 
-  constructor(groupId: string, reason: string, details: Record<string, unknown> = {}) {
-    super(`group ${groupId} dropped: ${reason}`, { groupId, ...details });
+  constructor(groupId: string, reason: string, context: Record<string, unknown> = {}) {
+    super(`group ${groupId} dropped: ${reason}`, { groupId, ...context });
     this.groupId = groupId;
     this.reason = reason;
   }

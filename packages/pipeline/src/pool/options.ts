@@ -25,7 +25,7 @@ export interface ProofPoolOptions {
   pythonPath?: string;
   /** Base environment of worker children; default process.env. */
   env?: NodeJS.ProcessEnv;
-  /** The coordinator's CUDA_VISIBLE_DEVICES; default process.env.CUDA_VISIBLE_DEVICES. */
+  /** The coordinator's CUDA_VISIBLE_DEVICES; default: the base environment's. */
   cudaVisibleDevices?: string | null;
   /** Batches sent to one worker before it answers; 2 keeps a GPU busy across the IPC round trip. */
   maxInFlightPerWorker?: number;

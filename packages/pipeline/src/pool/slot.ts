@@ -9,6 +9,7 @@ import {
   type WorkerReply,
 } from "@grail/ipc";
 import type { Logger } from "@grail/log";
+import { backoffSchedule, RetryFailure, retry } from "@grail/util";
 import { WorkerFailure, WorkerStartError } from "./errors.js";
 import type { WorkerExit, WorkerTransport } from "./transport.js";
 import type { PoolModel, SlotState, Topology } from "./types.js";
@@ -116,23 +117,22 @@ export class WorkerSlot {
    * again with the restart backoff, up to `attempts` times; one that refused the model is not.
    */
   async startWithRetries(attempts: number): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.start();
-        return;
-      } catch (err) {
-        const permanent = err instanceof WorkerStartError && err.permanent;
-        if (permanent || attempt >= attempts || this.state === "closed") throw err;
-        const backoff = this.host.timeouts.restartBackoffMs;
-        const delay = backoff[Math.min(attempt - 1, backoff.length - 1)] ?? 0;
-        this.logger.warn("proof worker failed to start; trying again", {
-          attempt,
-          attempts,
-          delayMs: delay,
-          error: (err as Error).message,
-        });
-        await sleep(delay);
-      }
+    try {
+      await retry(() => this.start(), {
+        attempts,
+        backoff: backoffSchedule(this.host.timeouts.restartBackoffMs),
+        isRetryable: (err) => !(err instanceof WorkerStartError && err.permanent) && this.state !== "closed",
+        onRetry: ({ attempt, delayMs, error }) =>
+          this.logger.warn("proof worker failed to start; trying again", {
+            attempt,
+            attempts,
+            delayMs,
+            error: (error as Error).message,
+          }),
+      });
+    } catch (err) {
+      // The pool reports the start's own error, not the loop's.
+      throw err instanceof RetryFailure ? err.lastError : err;
     }
   }
 
@@ -274,7 +274,7 @@ export class WorkerSlot {
       if (this.state === "ready") return "restarted";
       if (this.state === "disabled" || this.state === "closed") return "unavailable";
       if (this.starting) await this.starting.catch(() => undefined);
-      else await new Promise((r) => setTimeout(r, 20));
+      else await sleep(20);
     }
   }
 
@@ -340,8 +340,7 @@ export class WorkerSlot {
       );
       return;
     }
-    const backoff = this.host.timeouts.restartBackoffMs;
-    const delay = backoff[Math.min(this.restartTimes.length, backoff.length - 1)] ?? 0;
+    const delay = backoffSchedule(this.host.timeouts.restartBackoffMs)(this.restartTimes.length + 1, null);
     this.restartTimes.push(now);
     this.state = "restarting";
     this.host.onSlotChange(this);
@@ -361,8 +360,7 @@ export class WorkerSlot {
     const now = Date.now();
     // A slot that stayed up for a whole restart window after its last try starts its backoff over.
     if (now - this.disabledAt > this.disabledForMs + this.host.restartLimit.windowMs) this.disables = 0;
-    const backoff = this.host.timeouts.reenableBackoffMs;
-    const delay = backoff[Math.min(this.disables, backoff.length - 1)] ?? 0;
+    const delay = backoffSchedule(this.host.timeouts.reenableBackoffMs)(this.disables + 1, null);
     this.disables++;
     this.disabledAt = now;
     this.disabledForMs = delay;

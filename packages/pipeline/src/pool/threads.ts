@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type HelloMessage, IPC_PROTOCOL_VERSION, type WorkerReply, type WorkerRequest } from "@grail/ipc";
 import type { Logger, Verbosity } from "@grail/log";
 import { Piscina } from "piscina";
@@ -140,14 +141,13 @@ export class ThreadWorker implements WorkerTransport {
 
   async close(graceMs: number): Promise<WorkerExit> {
     if (this.alive) {
-      let timer: NodeJS.Timeout | undefined;
+      // The grace timer is cleared once the worker answered: it must not outlive the close.
+      const answered = new AbortController();
       await Promise.race([
         this.request({ type: "shutdown" }).catch(() => undefined),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, graceMs);
-        }),
+        sleep(graceMs, undefined, { signal: answered.signal }).catch(() => undefined),
       ]);
-      clearTimeout(timer);
+      answered.abort();
       this.die("shut down");
     }
     return this.exited;

@@ -54,10 +54,12 @@ export function spawnSpec(
   options: ProofPoolOptions,
   slot: { gpu: number; engine: EngineKind },
 ): SubprocessSpec {
+  // Children inherit the coordinator's environment; GPU indices count within its CUDA_VISIBLE_DEVICES.
+  const base = options.env ?? process.env;
   const visible =
-    options.cudaVisibleDevices === undefined ? process.env.CUDA_VISIBLE_DEVICES : options.cudaVisibleDevices;
+    options.cudaVisibleDevices === undefined ? base.CUDA_VISIBLE_DEVICES : options.cudaVisibleDevices;
   const env: NodeJS.ProcessEnv = {
-    ...(options.env ?? process.env),
+    ...base,
     CUDA_VISIBLE_DEVICES: physicalGpuId(slot.gpu, visible),
     GRAIL_WORKER_IPC: "1",
     GRAIL_WORKER_GPU: String(slot.gpu),

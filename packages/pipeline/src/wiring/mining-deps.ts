@@ -42,6 +42,8 @@ export interface MiningWiringOptions {
   checkpoints: CheckpointSource;
   /** Problem sets behind the environments (create_env). */
   datasets: DatasetStore;
+  /** Interpreter of the code sandbox and the sympy judge (the miner's GRAIL_PYTHON setting). */
+  python: string;
   /** The miner's bucket: sealed window files are spooled under `spoolDir`, then uploaded. */
   upload: {
     writer: WindowStoreWriter;
@@ -94,7 +96,7 @@ export async function wireMining(options: MiningWiringOptions): Promise<MiningWi
     uploader: new WindowUploader({ writer: options.upload.writer, spoolDir: options.upload.spoolDir }),
     logger: logger.child({ component: "upload" }),
   });
-  const environments = new MiningEnvironments(options.datasets);
+  const environments = new MiningEnvironments(options.datasets, { python: options.python });
 
   let generation: GenerationServer | null = null;
   let pool: ProofPool | null = null;

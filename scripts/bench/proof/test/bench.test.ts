@@ -5,6 +5,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { type EngineProfile, PROFILE_STAGES } from "../../../../packages/engine-native/src/index.js";
+import { GrailError } from "../../../../packages/protocol/src/index.js";
 import { parseComputeApps } from "../gpu-memory.js";
 import type { NativeResult } from "../native-run.js";
 import { type ScalingResult, WINDOW_SECONDS } from "../pool-scaling.js";
@@ -159,6 +160,21 @@ describe("workload files", () => {
     const notJson = join(tempDir(), "n.json");
     writeFileSync(notJson, "{");
     expect(() => readWorkload(notJson)).toThrow(/cannot be read as JSON/);
+  });
+
+  it("refuses with a GrailError whose context names the file and the problem", () => {
+    const path = write({ ...good, cases: [] });
+    const err = (() => {
+      try {
+        readWorkload(path);
+      } catch (e) {
+        return e;
+      }
+      throw new Error("the workload was accepted");
+    })();
+    expect(err).toBeInstanceOf(GrailError);
+    expect(err).toMatchObject({ name: "WorkloadError", code: "WorkloadError" });
+    expect((err as GrailError).context).toEqual({ path, problem: "there are no cases" });
   });
 });
 

@@ -1,3 +1,4 @@
+import { exponentialBackoff, RetryFailure, retry } from "@grail/util";
 import { ChainCallError, ChainTimeoutError } from "./errors.js";
 
 /** Per-call limits of every protected chain read (spec/chain.md §2; env BT_CALL_*). */
@@ -12,24 +13,6 @@ export interface CallPolicy {
 
 export const DEFAULT_CALL_POLICY: CallPolicy = { timeoutMs: 15_000, attempts: 3, backoffBaseMs: 5_000 };
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /** Rejects with ChainTimeoutError when `promise` has not settled after `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -39,7 +22,7 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export interface RetryOptions {
+export interface CallRetryOptions {
   readonly signal?: AbortSignal;
   /** Errors for which another attempt cannot help (e.g. a decoding bug) are rethrown at once. */
   readonly isRetryable?: (error: unknown) => boolean;
@@ -56,26 +39,26 @@ export async function callWithRetry<T>(
   what: string,
   call: () => Promise<T>,
   policy: CallPolicy = DEFAULT_CALL_POLICY,
-  options: RetryOptions = {},
+  options: CallRetryOptions = {},
 ): Promise<T> {
-  const attempts = Math.max(1, Math.floor(policy.attempts));
-  let lastError: unknown;
-  for (let attempt = 0; attempt < attempts; attempt++) {
-    try {
-      return await withTimeout(call(), policy.timeoutMs, what);
-    } catch (error) {
-      lastError = error;
-      if (options.isRetryable && !options.isRetryable(error)) throw error;
-      if (attempt + 1 >= attempts) break;
-      const delayMs = policy.backoffBaseMs * 2 ** attempt;
-      options.onRetry?.(error, attempt + 1, delayMs);
-      await sleep(delayMs, options.signal);
-    }
+  try {
+    // The timeout races the call: a polkadot call takes no signal to abort it.
+    return await retry(() => withTimeout(call(), policy.timeoutMs, what), {
+      attempts: policy.attempts,
+      backoff: exponentialBackoff({ baseMs: policy.backoffBaseMs }),
+      ...(options.isRetryable ? { isRetryable: options.isRetryable } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      onRetry: ({ error, attempt, delayMs }) => options.onRetry?.(error, attempt, delayMs),
+    });
+  } catch (error) {
+    if (!(error instanceof RetryFailure)) throw error;
+    if (error.reason !== "exhausted") throw error.lastError;
+    const last = error.lastError;
+    const reason = last instanceof Error ? last.message : String(last);
+    throw new ChainCallError(
+      `${what} failed after ${error.attempts} attempt(s): ${reason}. Check that the chain endpoint is reachable.`,
+      { attempts: error.attempts },
+      { cause: last },
+    );
   }
-  const reason = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new ChainCallError(
-    `${what} failed after ${attempts} attempt(s): ${reason}. Check that the chain endpoint is reachable.`,
-    { attempts },
-    { cause: lastError },
-  );
 }

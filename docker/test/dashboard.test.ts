@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { dashboardExpressions, metricNamesIn } from "./promql.js";
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const grafana = path.join(repoRoot, "docker/grafana");
 const dashboard = JSON.parse(readFileSync(path.join(grafana, "dashboards/grail-miner.json"), "utf8"));
 

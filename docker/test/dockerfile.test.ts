@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
  * checked by dockerfile-utils' validator (the Docker language server's) plus the hadolint rules
  * that matter for this image, written out below.
  */
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const dockerfile = readFileSync(path.join(repoRoot, "docker/Dockerfile"), "utf8");
 const ignore = readFileSync(path.join(repoRoot, "docker/Dockerfile.dockerignore"), "utf8").split("\n");
 
