@@ -27,7 +27,7 @@ import { type BreakdownRow, breakdown } from "./stage-work.js";
 import type { Workload, WorkloadCase } from "./workload.js";
 
 /** Read by the CUDA backend at each prove(): set around one call here, never for the pool's worker. */
-const PROFILE_VAR = "GRAIL_ENGINE_PROFILE";
+export const PROFILE_VAR = "GRAIL_ENGINE_PROFILE";
 /** "0" makes the CUDA backend compute every rollout's prompt itself instead of once per group. */
 const SHARE_VAR = "GRAIL_ENGINE_SHARE_PROMPTS";
 
