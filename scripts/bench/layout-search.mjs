@@ -76,25 +76,26 @@ async function proofMemory(root, args, usage) {
 function boxTable(pipeline, ranked, boxes) {
   const rows = [
     "| GPUs in the box | best layout | predicted rollouts/window | counted (≤ cap) | bottleneck | " +
-      "fewest GPUs reaching the cap | its predicted rollouts/window | best with one server + dedicated proof GPUs | " +
-      "its predicted rollouts/window |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      "fewest GPUs reaching the cap | its predicted rollouts/window | fewest reaching it with dedicated proof GPUs only | " +
+      "its predicted rollouts/window | best with one server + dedicated proof GPUs | its predicted rollouts/window |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
+  const dedicated = ranked.filter((r) => (r.layout.colocatedProofs ?? 0) === 0);
   let cap = 0;
   for (const gpus of boxes) {
     const box = pipeline.summariseBox(gpus, ranked);
     cap = box.cap;
-    const today = ranked.find(
-      (r) => r.gpus <= gpus && (r.layout.dp ?? 1) === 1 && (r.layout.colocatedProofs ?? 0) === 0,
-    );
+    const atCapDedicated = pipeline.summariseBox(gpus, dedicated).smallestAtCap;
+    const today = dedicated.find((r) => r.gpus <= gpus && (r.layout.dp ?? 1) === 1);
     const cell = (r) => (r ? `${describeLayout(r.layout)} (${plural(r.gpus, "GPU")})` : "—");
+    const atCap = (r) => (r ? cell(r) : `none within ${gpus} GPUs`);
+    const rollouts = (r) => (r ? count(r.prediction.rollouts) : "—");
     const best = box.best;
     rows.push(
-      `| ${gpus} | ${cell(best)} | ${best ? count(best.prediction.rollouts) : "—"} | ` +
+      `| ${gpus} | ${cell(best)} | ${rollouts(best)} | ` +
         `${best ? count(Math.min(best.prediction.rollouts, box.cap)) : "—"} | ${best?.prediction.bottleneck ?? "—"} | ` +
-        `${box.smallestAtCap ? cell(box.smallestAtCap) : `none within ${gpus} GPUs`} | ` +
-        `${box.smallestAtCap ? count(box.smallestAtCap.prediction.rollouts) : "—"} | ${cell(today)} | ` +
-        `${today ? count(today.prediction.rollouts) : "—"} |`,
+        `${atCap(box.smallestAtCap)} | ${rollouts(box.smallestAtCap)} | ${atCap(atCapDedicated)} | ` +
+        `${rollouts(atCapDedicated)} | ${cell(today)} | ${rollouts(today)} |`,
     );
   }
   return { rows, cap };
