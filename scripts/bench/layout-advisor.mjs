@@ -3,8 +3,16 @@
 // GROUPS_PER_BATCH with the engine's own scheduling rules (packages/pipeline layout-sim), and
 // ranks every layout of N GPUs.
 //
-//   node scripts/bench/layout-advisor.mjs [--preset a100-7b|cpu-e2e] [--rates rates.json]
+//   node scripts/bench/layout-advisor.mjs [--preset a100-7b|native-7b|cpu-e2e] [--rates rates.json]
 //        [--gpus 8] [--tp 4 --proof-gpus 4 --gpb 72] [--top 8]
+//   node scripts/bench/layout-advisor.mjs --search [--boxes 2,4,8] [--preset native-7b] [--rates rates.json]
+//        [--contention 1,2] [--model DIR] [--max-model-len 12288] [--gpu-memory-gib 80]
+//
+// --search searches TP × DP × proof placement (dedicated proof GPUs, proof workers beside generation)
+// within boxes of 2, 4 and 8 GPUs and prints, per box, the best layout and the fewest GPUs that reach
+// the subnet's cap of UNIQUE_ROLLOUTS_CAP rollouts per window, one table per contention factor, with
+// the memory a co-located proof worker needs (proofMemoryNeed). Every figure it computes is a
+// prediction; every rate it uses is printed with its source.
 //
 // --rates takes a JSON object overriding any StageRates field (nested `generation` too), e.g.
 // measured figures: {"proofRolloutsPerSecondPerGpu": 9.5, "generation": {"peakRolloutsPerSecondTp1": 5}}.
@@ -14,21 +22,31 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const { batchSeconds, generationRate, rankLayouts, referenceA100Rates, simulateWindows } = await import(
-  path.join(root, "packages", "pipeline", "dist", "index.js")
-);
+const pipeline = await import(path.join(root, "packages", "pipeline", "dist", "index.js"));
+const { batchSeconds, generationRate, rankLayouts, referenceA100Rates, simulateWindows } = pipeline;
 
 const { values: args } = parseArgs({
   options: {
-    preset: { type: "string", default: "a100-7b" },
+    preset: { type: "string" },
     rates: { type: "string" },
     gpus: { type: "string", default: "8" },
     tp: { type: "string" },
     "proof-gpus": { type: "string" },
     gpb: { type: "string" },
     top: { type: "string", default: "8" },
+    search: { type: "boolean", default: false },
+    boxes: { type: "string", default: "2,4,8" },
+    contention: { type: "string" },
+    model: { type: "string" },
+    "max-model-len": { type: "string" },
+    "gpu-memory-gib": { type: "string", default: "80" },
   },
 });
+
+function usage(message) {
+  console.error(`layout advisor: ${message}`);
+  process.exit(2);
+}
 
 /**
  * The end-to-end test's machine: 2 CPU cores running the native generation server (a 2-layer,
@@ -60,16 +78,57 @@ function cpuE2eRates() {
   };
 }
 
-const presets = { "a100-7b": referenceA100Rates, "cpu-e2e": cpuE2eRates };
-const base = presets[args.preset];
-if (!base) {
-  console.error(`unknown preset ${args.preset}; use ${Object.keys(presets).join(" or ")}`);
-  process.exit(2);
-}
-const rates = base();
+const GUIDE_GENERATION =
+  "guide: SGLang on 8×A100 SXM4, Qwen2.5-7B, TP=4 at 12.44 rollouts/s with GROUPS_PER_BATCH=72 (97 % of " +
+  "its ceiling); TP=1/2/8 by assumed efficiencies 1/0.9/0.65; DP replicas as independent servers (referenceA100Rates)";
+const presets = {
+  "a100-7b": {
+    rates: referenceA100Rates,
+    sources: {
+      generation: GUIDE_GENERATION,
+      proofs: "guide: ~5 rollouts/s per HF proof GPU (referenceA100Rates)",
+    },
+  },
+  "native-7b": {
+    rates: () => ({ ...referenceA100Rates(), proofRolloutsPerSecondPerGpu: 96.4 }),
+    sources: {
+      generation: GUIDE_GENERATION,
+      proofs:
+        "measured: the native engine through the proof pool, one worker on one H200, Qwen2.5-7B shape " +
+        "(docs/performance.md, bench.ts scaling)",
+    },
+  },
+  "cpu-e2e": {
+    rates: cpuE2eRates,
+    sources: { generation: "the end-to-end test's logs (2 CPU cores)", proofs: "the same logs" },
+  },
+};
+const presetName = args.preset ?? (args.search ? "native-7b" : "a100-7b");
+const preset = presets[presetName];
+if (!preset) usage(`unknown preset ${presetName}; use ${Object.keys(presets).join(", ")}`);
+const rates = preset.rates();
+const sources = { ...preset.sources };
 if (args.rates) {
-  const extra = JSON.parse(await readFile(args.rates, "utf8"));
+  let extra;
+  try {
+    extra = JSON.parse(await readFile(args.rates, "utf8"));
+  } catch (err) {
+    usage(`--rates ${args.rates}: ${err.message}; give a JSON object of StageRates fields`);
+  }
+  if (typeof extra !== "object" || extra === null || Array.isArray(extra)) {
+    usage(`--rates ${args.rates} must hold a JSON object of StageRates fields`);
+  }
   Object.assign(rates, { ...extra, generation: { ...rates.generation, ...(extra.generation ?? {}) } });
+  if (extra.generation) sources.generation = `given: ${args.rates}`;
+  if (extra.proofRolloutsPerSecondPerGpu !== undefined) sources.proofs = `given: ${args.rates}`;
+}
+for (const [name, v] of [
+  ["proofRolloutsPerSecondPerGpu", rates.proofRolloutsPerSecondPerGpu],
+  ["generation.peakRolloutsPerSecondTp1", rates.generation.peakRolloutsPerSecondTp1],
+  ["blockSeconds", rates.blockSeconds],
+]) {
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0)
+    usage(`${name} must be a positive number, got ${v}`);
 }
 
 const fmt = (p) =>
@@ -77,8 +136,14 @@ const fmt = (p) =>
   `generation busy ${(p.generationBusy * 100).toFixed(0)}%, proof GPUs busy ${(p.proofBusy * 100).toFixed(0)}%, ` +
   `bottleneck ${p.bottleneck}, ${p.steadyRolloutsPerSecond.toFixed(2)} r/s while mining`;
 
+if (args.search) {
+  const { runSearch } = await import("./layout-search.mjs");
+  await runSearch({ root, pipeline, rates, sources, args, usage });
+  process.exit(0);
+}
+
 console.log(
-  `preset ${args.preset}: block ${rates.blockSeconds} s, proof ${rates.proofRolloutsPerSecondPerGpu} r/s per GPU`,
+  `preset ${presetName}: block ${rates.blockSeconds} s, proof ${rates.proofRolloutsPerSecondPerGpu} r/s per GPU`,
 );
 for (const tp of [1, 2, 4, 8]) {
   const n = 72 * 16;

@@ -11,6 +11,7 @@
 
 #include "common/cuda_entry.h"
 #include "common/engine.h"
+#include "common/memory_plan.h"
 #include "cpu/cpu_backend.h"
 
 namespace grail {
@@ -165,6 +166,32 @@ BatchData parse_batch(const Napi::CallbackInfo& info, bool withPrompts) {
     b.promptLens.assign(p.Data(), p.Data() + p.ElementLength());
   }
   return b;
+}
+
+// proofMemory(config, tiedEmbeddings, tokens, offsets, promptLens, sharePrompts): the device memory the CUDA
+// backend holds after proving that batch (memory_plan.h). Plain arithmetic over the batch's layout: it
+// needs no GPU and no CUDA library.
+Napi::Value proof_memory_of(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ModelConfig cfg = parse_config(info[0].As<Napi::Object>());
+  const bool tied = info[1].As<Napi::Boolean>().Value();
+  const Napi::Int32Array tokens = info[2].As<Napi::Int32Array>();
+  const Napi::Float64Array offsets = info[3].As<Napi::Float64Array>();
+  const Napi::Int32Array prompts = info[4].As<Napi::Int32Array>();
+  const bool share = info[5].As<Napi::Boolean>().Value();
+  BatchView batch;
+  batch.tokens = tokens.Data();
+  for (size_t i = 0; i < offsets.ElementLength(); ++i) batch.offsets.push_back(static_cast<int64_t>(offsets[i]));
+  batch.promptLens.assign(prompts.Data(), prompts.Data() + prompts.ElementLength());
+  const MemoryNeed need = proof_memory(cfg, tied, batch, share);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("weightsBytes", static_cast<double>(need.weightsBytes));
+  o.Set("activationBytes", static_cast<double>(need.activationBytes));
+  o.Set("workspaceBytes", static_cast<double>(need.workspaceBytes));
+  o.Set("totalBytes", static_cast<double>(need.totalBytes));
+  o.Set("rows", static_cast<double>(need.rows));
+  o.Set("logitRows", static_cast<double>(need.logitRows));
+  return o;
 }
 
 // Holds the backend; jobs run one at a time (the TS layer serialises calls, the mutex enforces it).
@@ -382,6 +409,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
 static Napi::Object InitEngine(Napi::Env env, Napi::Object exports) {
   exports.Set("probeCuda", Napi::Function::New(env, grail::probe_cuda));
+  exports.Set("proofMemory", Napi::Function::New(env, grail::proof_memory_of));
   exports.Set("NativeModel", grail::NativeModel::Init(env));
   return exports;
 }

@@ -123,12 +123,21 @@ export function readModelConfig(modelDir: string): ParsedConfig {
       modelDir,
     });
   }
-  let cfg: Json;
+  let cfg: unknown;
   try {
-    cfg = JSON.parse(readFileSync(path, "utf8")) as Json;
+    cfg = JSON.parse(readFileSync(path, "utf8"));
   } catch (err) {
     throw new EngineError("bad_config", `${path} is not valid JSON: ${(err as Error).message}`, { path });
   }
+  return parseModelConfig(cfg, path);
+}
+
+/** Validates the contents of a config.json; `path` names it in errors. */
+export function parseModelConfig(raw: unknown, path = "config.json"): ParsedConfig {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new EngineError("bad_config", `${path} must be a JSON object (a HF config.json)`, { path });
+  }
+  const cfg = raw as Json;
   const modelType = cfg.model_type;
   if (modelType !== "qwen2" && modelType !== "qwen3" && modelType !== "llama") {
     throw new EngineError(

@@ -3,6 +3,14 @@ export { availableBackends, type Backend, type BackendReport, type CudaDevice } 
 export { type ModelInfo, type ModelType, readModelConfig } from "./config.js";
 export { EngineError, type EngineErrorCode } from "./errors.js";
 export {
+  batchMemoryNeed,
+  defaultPromptTokens,
+  type ModelConfigSource,
+  type ProofGroupShape,
+  type ProofMemoryNeed,
+  proofMemoryNeed,
+} from "./memory.js";
+export {
   type LoadOptions,
   loadModel,
   type ProofModel,

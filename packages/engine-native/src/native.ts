@@ -31,8 +31,26 @@ export interface NativeModelHandle {
   close(): void;
 }
 
+/** Device memory of a batch on the CUDA backend, from native/common/memory_plan.h (bytes, rows). */
+export interface NativeMemoryNeed {
+  weightsBytes: number;
+  activationBytes: number;
+  workspaceBytes: number;
+  totalBytes: number;
+  rows: number;
+  logitRows: number;
+}
+
 interface Addon {
   probeCuda(libPath: string): { deviceCount: number; json?: string; error?: string };
+  proofMemory(
+    config: NativeConfig,
+    tiedEmbeddings: boolean,
+    tokens: Int32Array,
+    offsets: Float64Array,
+    promptLens: Int32Array,
+    sharePrompts: boolean,
+  ): NativeMemoryNeed;
   NativeModel: new (
     config: NativeConfig,
     backend: string,

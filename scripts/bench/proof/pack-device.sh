@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepares a GPU-machine run of scripts/bench/proof/device-bench.sh (that machine has no node_modules):
+# Prepares a GPU-machine run of scripts/bench/proof/device-bench.sh, device-scaling.sh or
+# device-colocation.sh (that machine has no node_modules):
 # the engine's build inputs (scripts/engine/pack-device.sh; --with-node also packs Node.js), then the
 # benchmark and the proof worker it starts, each bundled into one file under
 # scripts/bench/proof/.device-bundle (git-ignored). Run from the repository root; then bring

@@ -43,14 +43,18 @@ std::vector<float> rope_inv_freq(const ModelConfig& cfg) {
   return inv;
 }
 
+int64_t rope_table_rows(int64_t positions) {
+  int64_t rows = 1024;
+  while (rows < positions) rows *= 2;
+  return rows;
+}
+
 RopeTable::RopeTable(const ModelConfig& cfg)
     : invFreq_(rope_inv_freq(cfg)), scaling_(static_cast<float>(cfg.rope.attentionScaling)), half_(cfg.headDim / 2) {}
 
 bool RopeTable::ensure(int64_t positions) {
   if (positions <= positions_) return false;
-  // Grow geometrically so a stream of slightly longer batches does not recompute every time.
-  int64_t target = positions_ == 0 ? 1024 : positions_;
-  while (target < positions) target *= 2;
+  const int64_t target = rope_table_rows(positions);
   const size_t n = static_cast<size_t>(target) * half_;
   cos_.resize(n);
   sin_.resize(n);

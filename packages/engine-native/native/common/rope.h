@@ -11,6 +11,10 @@ namespace grail {
 
 std::vector<float> rope_inv_freq(const ModelConfig& cfg);
 
+// Rows a table holds once it covers `positions`: 1024, doubled until enough (it grows geometrically so a
+// stream of slightly longer batches does not recompute it every time).
+int64_t rope_table_rows(int64_t positions);
+
 class RopeTable {
  public:
   explicit RopeTable(const ModelConfig& cfg);

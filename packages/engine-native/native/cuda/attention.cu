@@ -1,7 +1,7 @@
 // Causal GQA attention over variable-length packed sequences, a shared prompt computed once per group.
 //
-// The queries come in segments (AttnSegment, kernels.cuh): a prompt computed once, or a completion whose
-// first positions are that prompt's rows. Key position j of a segment is packed row prefixStart + j below
+// The queries come in segments (AttnSegment, common/forward_plan.h): a prompt computed once, or a completion
+// whose first positions are that prompt's rows. Key position j of a segment is packed row prefixStart + j below
 // prefixLen and its own row qStart + (j − prefixLen) from there on, so a completion attends to exactly the
 // keys, in exactly the 128-key blocks, that it would see as one unshared sequence: results are the same
 // bits either way.

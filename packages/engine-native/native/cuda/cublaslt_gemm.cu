@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../common/engine.h"
+#include "../common/memory_plan.h"
 #include "cuda_check.h"
 #include "gemm.h"
 
@@ -40,7 +41,7 @@ LtGemm::LtGemm(cudaStream_t stream) : stream_(stream) {
   cublasLtHandle_t h;
   LT_CHECK(cublasLtCreate(&h));
   handle_ = h;
-  workspaceBytes_ = size_t{64} << 20;
+  workspaceBytes_ = kGemmWorkspaceBytes;
   CUDA_CHECK(cudaMalloc(&workspace_, workspaceBytes_));
 }
 

@@ -4,9 +4,11 @@
 // its computation: the prompt's rows are computed once and each completion attends to them
 // (ForwardPlan). With options.profile a prove() also times its kernel families (profiler.h);
 // lastProfile() reads the report.
+// Buffers are sized by common/memory_plan.h, the sizes the memory report (proofMemoryNeed) adds up; the
+// row layout with shared prompts is common/forward_plan.h.
 // The file stays whole (over 400 lines): CudaBackend is one class whose state (device weights, the packed
-// batch's buffers, stream, cuBLASLt handle) every step of prove() uses; the prompt-sharing plan and the
-// probe entry point beside it exist only for it.
+// batch's buffers, stream, cuBLASLt handle) every step of prove() uses; the probe entry point beside it
+// exists only for it.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -17,11 +19,12 @@
 #include <limits>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "../common/cuda_entry.h"
+#include "../common/forward_plan.h"
 #include "../common/logit_rows.h"
+#include "../common/memory_plan.h"
 #include "../common/rope.h"
 #include "../common/weights.h"
 #include "cuda_check.h"
@@ -38,75 +41,6 @@ struct Layer {
   DeviceBuffer<bf16> inputNorm, wqkv, bqkv, wo, qNorm, kNorm, postNorm, wgateUp, wdown;
 };
 
-// The rows a forward pass computes for a batch. Every position of the batch has one computed row, but
-// rollouts whose prompts are equal (same length, same tokens) map their prompt positions to one shared
-// copy: a position's hidden state depends only on the tokens up to it, and the shared rows see the same
-// keys in the same 128-key blocks as unshared ones (attention.cu), so the results are the same bits while
-// a group of 16 computes its prompt once instead of 16 times.
-struct ForwardPlan {
-  std::vector<int32_t> tokens;    // per computed row
-  std::vector<int32_t> pos;       // per computed row: position inside its sequence
-  std::vector<AttnSegment> segs;  // attention segments over the computed rows
-  std::vector<int64_t> rowOf;     // per position of the batch (packed index): its computed row
-  int64_t maxLen = 0;             // longest sequence
-  int maxQLen = 0;                // longest segment
-  int64_t rows() const { return static_cast<int64_t>(tokens.size()); }
-};
-
-ForwardPlan plan_forward(const BatchView& batch, bool sharePrompts) {
-  ForwardPlan plan;
-  const size_t n = batch.size();
-  const int64_t T = batch.totalTokens();
-  plan.rowOf.resize(T);
-  plan.tokens.reserve(T);
-  plan.pos.reserve(T);
-  std::unordered_map<uint64_t, std::vector<size_t>> promptsByHash;  // sequences whose prompt rows were laid out
-  std::vector<int64_t> promptRow(n, -1);
-  auto append = [&](int64_t start, int64_t from, int64_t to) {
-    for (int64_t p = from; p < to; ++p) {
-      plan.rowOf[start + p] = plan.rows();
-      plan.tokens.push_back(batch.tokens[start + p]);
-      plan.pos.push_back(static_cast<int32_t>(p));
-    }
-  };
-  for (size_t s = 0; s < n; ++s) {
-    const int64_t start = batch.offsets[s];
-    const int64_t len = batch.offsets[s + 1] - start;
-    plan.maxLen = std::max(plan.maxLen, len);
-    const int64_t prompt = sharePrompts && !batch.promptLens.empty()
-                               ? std::min<int64_t>(std::max<int32_t>(batch.promptLens[s], 0), len)
-                               : 0;
-    if (prompt > 0) {
-      uint64_t h = 1469598103934665603ull ^ static_cast<uint64_t>(prompt);  // FNV-1a over the prompt tokens
-      for (int64_t p = 0; p < prompt; ++p) h = (h ^ static_cast<uint32_t>(batch.tokens[start + p])) * 1099511628211ull;
-      std::vector<size_t>& same = promptsByHash[h];
-      for (size_t c : same) {
-        const int64_t cs = batch.offsets[c];
-        if (batch.promptLens[c] == prompt &&
-            std::memcmp(batch.tokens + cs, batch.tokens + start, static_cast<size_t>(prompt) * sizeof(int32_t)) == 0) {
-          promptRow[s] = promptRow[c];
-          break;
-        }
-      }
-      if (promptRow[s] < 0) {
-        promptRow[s] = plan.rows();
-        plan.segs.push_back({static_cast<int32_t>(plan.rows()), static_cast<int32_t>(prompt),
-                             static_cast<int32_t>(plan.rows()), 0});
-        append(start, 0, prompt);
-        same.push_back(s);
-      } else {
-        for (int64_t p = 0; p < prompt; ++p) plan.rowOf[start + p] = promptRow[s] + p;
-      }
-    }
-    if (len > prompt) {
-      plan.segs.push_back({static_cast<int32_t>(plan.rows()), static_cast<int32_t>(len - prompt),
-                           static_cast<int32_t>(prompt > 0 ? promptRow[s] : plan.rows()),
-                           static_cast<int32_t>(prompt)});
-      append(start, prompt, len);
-    }
-  }
-  for (const AttnSegment& sg : plan.segs) plan.maxQLen = std::max(plan.maxQLen, sg.qLen);
-  return plan;
 }
 
 class CudaBackend final : public Backend {
@@ -184,22 +118,23 @@ class CudaBackend final : public Backend {
     forward(batch, options.sharePrompts);
     const int64_t T = batch.totalTokens();
     const int64_t R = plan_.rows();
-    rvec_.reserve(16);
+    int64_t lpCount = 0;
+    std::vector<LogitRow> rows = plan_logit_rows(batch, &lpCount);
+    for (LogitRow& r : rows) r.position = plan_.rowOf[r.position];
+    const ProofOutputBuffers ob = proof_output_buffers(R, lpCount, batch.size());
+    rvec_.reserve(ob.rvec);
     {
       StageScope p(prof_, Stage::CopyH2D);
       CUDA_CHECK(cudaMemcpyAsync(rvec_.get(), rvec, 16 * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
     }
-    sVals_.reserve(R);
+    sVals_.reserve(ob.sVals);
     {
       StageScope p(prof_, Stage::Sketch);
       sketch(hl_.get(), R, cfg_.hidden, rvec_.get(), sVals_.get(), stream_);
     }
 
-    int64_t lpCount = 0;
-    std::vector<LogitRow> rows = plan_logit_rows(batch, &lpCount);
-    for (LogitRow& r : rows) r.position = plan_.rowOf[r.position];
-    logprobs_.reserve(std::max<int64_t>(lpCount, 1));
-    eosProb_.reserve(std::max<size_t>(batch.size(), 1));
+    logprobs_.reserve(ob.logprobs);
+    eosProb_.reserve(ob.eosProb);
     {
       StageScope p(prof_, Stage::CopyH2D);
       CUDA_CHECK(cudaMemsetAsync(eosProb_.get(), 0xff, batch.size() * sizeof(double), stream_));  // NaN
@@ -284,10 +219,11 @@ class CudaBackend final : public Backend {
       targets[r] = rows[r].target;
       eos[r] = rows[r].eosSeq;
     }
-    rowPos_.reserve(M);
-    rowLpAt_.reserve(M);
-    rowTargets_.reserve(M);
-    rowEos_.reserve(M);
+    const LogitBuffers lb = logit_buffers(cfg_, M);
+    rowPos_.reserve(lb.rows);
+    rowLpAt_.reserve(lb.rows);
+    rowTargets_.reserve(lb.rows);
+    rowEos_.reserve(lb.rows);
     {
       StageScope p(prof_, Stage::CopyH2D);
       CUDA_CHECK(cudaMemcpyAsync(rowPos_.get(), pos.data(), M * 8, cudaMemcpyHostToDevice, stream_));
@@ -295,10 +231,10 @@ class CudaBackend final : public Backend {
       CUDA_CHECK(cudaMemcpyAsync(rowTargets_.get(), targets.data(), M * 4, cudaMemcpyHostToDevice, stream_));
       CUDA_CHECK(cudaMemcpyAsync(rowEos_.get(), eos.data(), M * 4, cudaMemcpyHostToDevice, stream_));
     }
-    // Logits stay bf16 and bounded: at most ~512 MiB of rows at a time, never [positions, vocab] fp32.
-    const size_t chunk = std::max<size_t>(1, std::min(M, (size_t{512} << 20) / (static_cast<size_t>(V) * 2)));
-    gathered_.reserve(chunk * H);
-    logits_.reserve(chunk * static_cast<size_t>(V));
+    // Logits stay bf16 and bounded (kLogitsChunkBytes of rows at a time), never [positions, vocab] fp32.
+    const size_t chunk = lb.chunkRows;
+    gathered_.reserve(lb.gathered);
+    logits_.reserve(lb.logits);
     const bf16* head = tied_ ? embed_.get() : lmHead_.get();
     for (size_t r0 = 0; r0 < M; r0 += chunk) {
       const size_t r1 = std::min(M, r0 + chunk);
@@ -330,14 +266,19 @@ class CudaBackend final : public Backend {
     plan_ = plan_forward(batch, sharePrompts);
     const int64_t T = plan_.rows();
     const int nseg = static_cast<int>(plan_.segs.size());
-    tokens_.reserve(T);
-    pos_.reserve(T);
-    segs_.reserve(nseg);
+    const ForwardBuffers fb = forward_buffers(cfg_, plan_);
+    tokens_.reserve(fb.tokens);
+    pos_.reserve(fb.pos);
+    segs_.reserve(fb.segs);
     {
       StageScope p(prof_, Stage::CopyH2D);
       if (rope_.ensure(plan_.maxLen) || cosT_.size() != rope_.cosBits().size()) {
-        cosT_.resize_exact(rope_.cosBits().size());
-        sinT_.resize_exact(rope_.sinBits().size());
+        if (rope_.cosBits().size() != fb.rope) {
+          throw EngineException("internal", "the rope table has " + std::to_string(rope_.cosBits().size()) +
+                                                " entries where the memory plan sized " + std::to_string(fb.rope));
+        }
+        cosT_.resize_exact(fb.rope);
+        sinT_.resize_exact(fb.rope);
         CUDA_CHECK(
             cudaMemcpy(cosT_.get(), rope_.cosBits().data(), rope_.cosBits().size() * 2, cudaMemcpyHostToDevice));
         CUDA_CHECK(
@@ -348,14 +289,14 @@ class CudaBackend final : public Backend {
       CUDA_CHECK(cudaMemcpyAsync(segs_.get(), plan_.segs.data(), nseg * sizeof(AttnSegment), cudaMemcpyHostToDevice,
                                  stream_));
     }
-    h_.reserve(T * H);
-    x_.reserve(T * H);
-    qkv_.reserve(T * qkvd);
-    attn_.reserve(T * qd);
-    tmp_.reserve(T * H);
-    gu_.reserve(T * 2 * I);
-    mlp_.reserve(T * I);
-    hl_.reserve(T * H);
+    h_.reserve(fb.h);
+    x_.reserve(fb.x);
+    qkv_.reserve(fb.qkv);
+    attn_.reserve(fb.attn);
+    tmp_.reserve(fb.tmp);
+    gu_.reserve(fb.gu);
+    mlp_.reserve(fb.mlp);
+    hl_.reserve(fb.hl);
 
     const float eps = cfg_.eps;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -416,6 +357,7 @@ class CudaBackend final : public Backend {
 
   // Device memory this backend holds: weights, activations and row plans (capacities), and the GEMM
   // workspace. The CUDA context and allocator slack are not in it; cudaMemGetInfo in the profile is.
+  // Counted from the buffers themselves, so it checks proof_memory() (memory_plan.h) on a GPU.
   uint64_t deviceBytes() const {
     uint64_t b = gemm_->workspaceBytes();
     for (const auto* buf : {&embed_, &finalNorm_, &lmHead_, &cosT_, &sinT_, &h_, &x_, &qkv_, &attn_, &tmp_, &gu_,

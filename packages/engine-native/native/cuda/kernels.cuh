@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "../common/forward_plan.h"  // AttnSegment
+
 namespace grail {
 namespace cuda {
 
@@ -29,18 +31,7 @@ void qk_norm_rope(bf16* qkv, int64_t T, int ld, int nq, int nk, int hd, const in
 // allow it; tests name one to compare both with the CPU reference.
 enum class AttentionKernel { Auto, TensorCore, CudaCore };
 
-// A run of queries and the keys they see. Queries are packed rows qStart .. qStart+qLen-1 at positions
-// prefixLen .. prefixLen+qLen-1; key position j is row prefixStart + j below prefixLen and row
-// qStart + (j - prefixLen) from there on. A sequence computed whole is one segment with prefixLen 0; a group's
-// shared prompt is one such segment and each completion a segment whose prefix is the prompt's rows.
-struct AttnSegment {
-  int32_t qStart;
-  int32_t qLen;
-  int32_t prefixStart;
-  int32_t prefixLen;
-};
-
-// Causal GQA attention over segments (device array): fp32 scores and softmax over 128-key blocks of
+// Causal GQA attention over segments (AttnSegment, ../common/forward_plan.h; a device array): fp32 scores and softmax over 128-key blocks of
 // positions, unnormalised probabilities rounded to bf16 for the product with V, fp32 accumulation, out
 // rounded to bf16. maxQLen: the longest segment's qLen.
 void attention(const bf16* qkv, int ldQkv, const AttnSegment* segs, int nseg, int maxQLen, int nq, int nk, int hd,

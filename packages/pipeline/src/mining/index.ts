@@ -16,10 +16,20 @@ export {
   type WindowSkipReason,
 } from "./errors.js";
 export {
+  type BoxSummary,
+  type LayoutSearchOptions,
+  type RankedLayout,
+  SEARCH_GROUPS_PER_BATCH,
+  searchLayouts,
+  summariseBox,
+} from "./layout-search.js";
+export {
   batchSeconds,
   type GenerationRates,
   generationRate,
   type Layout,
+  LayoutError,
+  layoutGpus,
   type Recommendation,
   rankLayouts,
   referenceA100Rates,

@@ -1,12 +1,20 @@
 /**
  * A discrete-event model of mining windows: what a GPU layout and GROUPS_PER_BATCH yield in
  * rollouts per window, from per-stage rates. It follows the engine's own rules: one generate call
- * in flight (GROUPS_PER_BATCH × 16 prompts), each finished batch rewarded and proved group by group
- * on the least-loaded proof GPU while the next batch generates, backpressure when the proof side
- * holds too many groups, packaging (signing) serial on the coordinator, and the time-budget gate and
- * seal of TimeBudget with its EMAs carried from window to window.
+ * in flight (GROUPS_PER_BATCH × 16 prompts, split evenly over the generation replicas), each
+ * finished batch rewarded and proved group by group on the proof worker that finishes it first
+ * while the next batch generates, backpressure when the proof side holds too many groups, packaging
+ * (signing) serial on the coordinator, and the time-budget gate and seal of TimeBudget with its EMAs
+ * carried from window to window.
+ *
+ * A proof worker beside generation on a generation GPU proves at its rate divided by the contention
+ * factor, and its replica's generation gets none of the time it spends proving: the proof
+ * GPU-seconds (× the factor) come out of generation, so the replica's generation rate drops by the
+ * proof work's share times the factor. The replica's GPUs run in lockstep (TP), so its busiest
+ * co-located worker sets the delay.
  */
 import { BLOCK_TIME_SECONDS, ROLLOUTS_PER_PROBLEM, WINDOW_LENGTH } from "@grail/protocol";
+import { MiningError } from "./errors.js";
 
 /** Generation throughput of one server: rollouts/s as a function of tensor parallelism and load. */
 export interface GenerationRates {
@@ -45,15 +53,34 @@ export interface StageRates {
   safetyBlocks: number;
   /** Validator slack before the next window's first block (4 s). */
   deadlineSlackSeconds: number;
+  /**
+   * Contention factor of a proof worker sharing its GPU with generation (≥ 1): its proof rate is
+   * divided by it, and generation loses the proof work's GPU-seconds times it. Needed by layouts
+   * with co-located proof workers; measured by scripts/bench/proof/device-colocation.sh.
+   */
+  colocatedProofContention?: number;
 }
 
 export interface Layout {
-  /** Generation tensor parallelism (GPUs of the one server). */
+  /** Generation tensor parallelism: GPUs of one generation replica. */
   tp: number;
+  /** Generation replicas (data parallelism), each of `tp` GPUs; default 1. */
+  dp?: number;
+  /** GPUs that only prove, one worker each. */
   proofGpus: number;
+  /** Proof workers on generation GPUs, one per GPU at most, spread over the replicas; default 0. */
+  colocatedProofs?: number;
   groupsPerBatch: number;
   /** Groups in reward/proof before generation waits; default 2 × groupsPerBatch (the engine's). */
   maxPendingGroups?: number;
+}
+
+/** A layout the model cannot simulate (co-located proofs without a contention factor, …). */
+export class LayoutError extends MiningError {}
+
+/** GPUs a layout occupies: the generation replicas' and the dedicated proof GPUs. */
+export function layoutGpus(layout: Layout): number {
+  return layout.tp * (layout.dp ?? 1) + layout.proofGpus;
 }
 
 export interface WindowPrediction {
@@ -69,6 +96,10 @@ export interface WindowPrediction {
   bottleneck: "generation" | "proofs" | "coordinator";
   /** Steady rollouts/s while generating (packaged rollouts over the mining span). */
   steadyRolloutsPerSecond: number;
+  /** Rollouts the proof workers proved in the window, late ones included. */
+  provedRollouts: number;
+  /** Generation time without co-located proofs over the time it took (1: nothing taken from it). */
+  generationSpeed: number;
 }
 
 const EMA = 0.2;
@@ -92,10 +123,62 @@ export function generationRate(rates: GenerationRates, tp: number, inFlight: num
   return (peak * n) / (n + rates.halfSaturationSequences);
 }
 
-/** Seconds one generate call of `groups` groups takes. */
-export function batchSeconds(rates: GenerationRates, tp: number, groups: number): number {
-  const n = groups * ROLLOUTS_PER_PROBLEM;
+/**
+ * Seconds one generate call of `groups` groups takes on `dp` replicas of TP=`tp`: each replica an
+ * independent server with its share, groups / dp, of the call.
+ */
+export function batchSeconds(rates: GenerationRates, tp: number, groups: number, dp = 1): number {
+  const n = (groups * ROLLOUTS_PER_PROBLEM) / dp;
   return (n / generationRate(rates, tp, n)) * (1 + rates.tailFraction);
+}
+
+interface ProofWorker {
+  /** Seconds one group takes on it. */
+  groupSeconds: number;
+  /** The generation replica whose GPU it shares, or null on a dedicated proof GPU. */
+  replica: number | null;
+}
+
+/** Dedicated workers first (the pool prefers the first of equally loaded workers), then co-located. */
+function proofWorkers(layout: Layout, rates: StageRates): ProofWorker[] {
+  const dp = layout.dp ?? 1;
+  const colocated = layout.colocatedProofs ?? 0;
+  const where = `TP=${layout.tp} × DP=${dp} + ${layout.proofGpus} proof GPUs + ${colocated} co-located`;
+  for (const [name, v, min] of [
+    ["tp", layout.tp, 1],
+    ["dp", dp, 1],
+    ["proofGpus", layout.proofGpus, 0],
+    ["colocatedProofs", colocated, 0],
+    ["groupsPerBatch", layout.groupsPerBatch, 1],
+  ] as const) {
+    if (!Number.isInteger(v) || v < min) {
+      throw new LayoutError(`${where}: ${name} must be an integer of at least ${min}, got ${v}`, {
+        [name]: v,
+      });
+    }
+  }
+  if (layout.proofGpus + colocated === 0) {
+    throw new LayoutError(`${where}: no proof worker; give it proof GPUs or co-located proof workers`);
+  }
+  if (colocated > layout.tp * dp) {
+    throw new LayoutError(
+      `${where}: at most one proof worker per generation GPU (${layout.tp * dp}), got ${colocated}`,
+      { colocatedProofs: colocated },
+    );
+  }
+  const f = rates.colocatedProofContention;
+  if (colocated > 0 && (f === undefined || !Number.isFinite(f) || f < 1)) {
+    throw new LayoutError(
+      `${where}: co-located proof workers need colocatedProofContention, a factor of at least 1 (got ${f}); ` +
+        "measure it with scripts/bench/proof/device-colocation.sh",
+      { colocatedProofContention: f },
+    );
+  }
+  const seconds = ROLLOUTS_PER_PROBLEM / rates.proofRolloutsPerSecondPerGpu;
+  return [
+    ...Array.from({ length: layout.proofGpus }, () => ({ groupSeconds: seconds, replica: null })),
+    ...Array.from({ length: colocated }, (_, i) => ({ groupSeconds: seconds * f!, replica: i % dp })),
+  ];
 }
 
 interface Carry {
@@ -120,7 +203,10 @@ function simulateWindow(layout: Layout, rates: StageRates, carry: Carry): Window
   const end = WINDOW_LENGTH * B;
   const deadline = end - rates.deadlineSlackSeconds;
   const maxPending = layout.maxPendingGroups ?? 2 * layout.groupsPerBatch;
-  const proofFree = new Array<number>(layout.proofGpus).fill(rates.checkpointSwitchSeconds);
+  const dp = layout.dp ?? 1;
+  const workers = proofWorkers(layout, rates);
+  const proofFree = new Array<number>(workers.length).fill(rates.checkpointSwitchSeconds);
+  let genUnslowed = 0;
   const rewardFree = new Array<number>(Math.max(1, rates.rewardCores)).fill(0);
   let coordinatorFree = 0;
   let t = rates.checkpointSwitchSeconds;
@@ -163,15 +249,24 @@ function simulateWindow(layout: Layout, rates: StageRates, carry: Carry): Window
       continue;
     }
     const dispatched = t;
-    const genSeconds = batchSeconds(rates.generation, layout.tp, size);
+    const base = batchSeconds(rates.generation, layout.tp, size, dp);
+    // A replica waits out the proving still queued on its co-located workers.
+    const stall = new Array<number>(dp).fill(0);
+    workers.forEach((w, i) => {
+      if (w.replica !== null) stall[w.replica] = Math.max(stall[w.replica]!, proofFree[i]! - t);
+    });
+    const genSeconds = base + Math.max(...stall);
     t += genSeconds;
     genBusy += genSeconds;
+    genUnslowed += base;
     batches++;
     let latest = t;
     for (let g = 0; g < size; g++) {
-      const worker = proofFree.indexOf(Math.min(...proofFree));
+      const finish = (k: number) => Math.max(t, proofFree[k]!) + workers[k]!.groupSeconds;
+      let worker = 0;
+      for (let i = 1; i < workers.length; i++) if (finish(i) < finish(worker)) worker = i;
       const proofStart = Math.max(t, proofFree[worker]!);
-      const proofSeconds = ROLLOUTS_PER_PROBLEM / rates.proofRolloutsPerSecondPerGpu;
+      const proofSeconds = workers[worker]!.groupSeconds;
       proofFree[worker] = proofStart + proofSeconds;
       proofBusy += proofSeconds;
       const core = rewardFree.indexOf(Math.min(...rewardFree));
@@ -196,7 +291,7 @@ function simulateWindow(layout: Layout, rates: StageRates, carry: Carry): Window
   const uploaded = publishAt + u <= deadline ? rows : 0;
   const span = Math.max(1e-9, publishAt - rates.checkpointSwitchSeconds);
   const genShare = genBusy / end;
-  const proofShare = proofBusy / (end * layout.proofGpus);
+  const proofShare = proofBusy / (end * workers.length);
   const coordShare = (groupDone.length * ROLLOUTS_PER_PROBLEM * rates.packagingSecondsPerRollout) / end;
   const top = Math.max(genShare, proofShare, coordShare);
   return {
@@ -209,6 +304,8 @@ function simulateWindow(layout: Layout, rates: StageRates, carry: Carry): Window
     proofBusy: Math.min(1, proofShare),
     bottleneck: top === genShare ? "generation" : top === proofShare ? "proofs" : "coordinator",
     steadyRolloutsPerSecond: uploaded / span,
+    provedRollouts: groupDone.length * ROLLOUTS_PER_PROBLEM,
+    generationSpeed: genBusy > 0 ? genUnslowed / genBusy : 1,
   };
 }
 
