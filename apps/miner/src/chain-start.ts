@@ -14,7 +14,7 @@ import {
   type SubtensorClient,
 } from "@grail/chain";
 import type { Logger } from "@grail/log";
-import { TRAINER_UID } from "@grail/protocol";
+import { GrailError, TRAINER_UID } from "@grail/protocol";
 
 export interface ChainStartInput {
   client: SubtensorClient;
@@ -52,13 +52,12 @@ export async function chainStart(input: ChainStartInput): Promise<ChainStart> {
 }
 
 /** The hotkey is not registered: the message names the command that registers it. */
-export class ChainStartError extends Error {
+export class ChainStartError extends GrailError {
   constructor(
     message: string,
     readonly exitCode: number,
   ) {
-    super(message);
-    this.name = "ChainStartError";
+    super(message, { exitCode });
   }
 }
 

@@ -11,7 +11,7 @@ import {
 import type { ProofMemoryReport } from "@grail/generation";
 import { createLogger, type Logger } from "@grail/log";
 import { ProtocolViolationError } from "@grail/protocol";
-import { ColocationUnavailableError, proofColocation } from "./colocation.js";
+import { proofColocation } from "./colocation.js";
 import { datasetLines } from "./datasets.js";
 import { visibleGpus } from "./gpus.js";
 import { checkHotkey } from "./hotkey-check.js";
@@ -204,15 +204,10 @@ async function report(
       if (!(err instanceof ProofBackendError)) throw err;
       gaps.push({ variables: ["GRAIL_PIPELINE_PROOF_ALLOW_CPU"], reason: err.message });
     }
-    try {
-      if (proofColocation(cfg, layout.colocatedGpus, proofMemoryNeed)) {
-        print(
-          `proofs beside generation on GPU ${layout.colocatedGpus.join(",")}: GRAIL_PIPELINE_GPU_MEM_UTIL=${cfg.pipeline.gpuMemUtil} is lowered by the proof engine's memory need when the first checkpoint arrives`,
-        );
-      }
-    } catch (err) {
-      if (!(err instanceof ColocationUnavailableError)) throw err;
-      gaps.push({ variables: ["GRAIL_PIPELINE_PROOF_COLOCATE"], reason: err.message });
+    if (proofColocation(cfg, layout.colocatedGpus, proofMemoryNeed)) {
+      print(
+        `proofs beside generation on GPU ${layout.colocatedGpus.join(",")}: GRAIL_PIPELINE_GPU_MEM_UTIL=${cfg.pipeline.gpuMemUtil} is lowered by the proof engine's memory need when the first checkpoint arrives`,
+      );
     }
   }
   if (gaps.length === 0) {

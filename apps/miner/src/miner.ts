@@ -13,7 +13,6 @@ import {
   type GenerationServer,
   type GenerationServerOptions,
   generationLaunchOptions,
-  type ProofColocation,
   type ProofMemoryReport,
 } from "@grail/generation";
 import type { Logger } from "@grail/log";
@@ -34,7 +33,7 @@ import { GrailError, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
 import { createDualClients } from "@grail/storage";
 import { miningChain, randomnessSource } from "./adapters.js";
 import { type ChainStart, ChainStartError, chainStart, dryRunChainStart } from "./chain-start.js";
-import { ColocationUnavailableError, proofColocation } from "./colocation.js";
+import { proofColocation } from "./colocation.js";
 import { provisionMiningDatasets } from "./datasets.js";
 import { DryRun, dryRunDir } from "./dry-run.js";
 import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
@@ -62,7 +61,7 @@ export interface MinerOverrides {
   engine?: Partial<EngineSettings>;
   /**
    * The proof engine's memory need for a model (weights + peak activations), which the generation
-   * server is lowered by when proof GPUs lie inside its range; co-location is refused without it.
+   * server is lowered by when proof GPUs lie inside its range; default: the engine's own report.
    */
   proofMemoryNeed?: ProofMemoryReport;
   /** Aborting stops the miner as SIGTERM would. */
@@ -175,13 +174,7 @@ async function mine(
     throw err;
   }
   if (proofBackend.notice) log.warn(proofBackend.notice);
-  let colocation: ProofColocation | null;
-  try {
-    colocation = proofColocation(cfg, layout?.colocatedGpus ?? [], overrides.proofMemoryNeed);
-  } catch (err) {
-    if (err instanceof ColocationUnavailableError) throw new StartupError(err.message, EXIT_CONFIG);
-    throw err;
-  }
+  const colocation = proofColocation(cfg, layout?.colocatedGpus ?? [], overrides.proofMemoryNeed);
 
   let metrics: MinerMetrics;
   try {

@@ -1,6 +1,7 @@
 import type { MinerConfig } from "@grail/config";
 import { proofEngineFor } from "@grail/config";
 import { availableBackends, type BackendReport } from "@grail/engine-native";
+import { GrailError } from "@grail/protocol";
 
 /** What the proof workers are told, and what a start must say about it. */
 export interface ProofBackendChoice {
@@ -12,14 +13,10 @@ export interface ProofBackendChoice {
   summary: string;
 }
 
-export class ProofBackendError extends Error {
-  readonly code = "cuda_required";
-  constructor(
-    message: string,
-    readonly context: { reason: string; gpus: readonly number[] },
-  ) {
-    super(message);
-    this.name = "ProofBackendError";
+/** A real network's native proof workers would run on the CPU (the build has no usable CUDA backend). */
+export class ProofBackendError extends GrailError {
+  constructor(message: string, context: { reason: string; gpus: readonly number[] }) {
+    super(message, context, { code: "cuda_required" });
   }
 }
 

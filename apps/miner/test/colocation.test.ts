@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { loadConfig } from "@grail/config";
+import { proofMemoryNeed, writeRandomModel } from "@grail/engine-native";
 import { describe, expect, it } from "vitest";
-import { ColocationUnavailableError, proofColocation } from "../src/colocation.js";
+import { proofColocation } from "../src/colocation.js";
 import { gpuTotalMemoryBytes } from "../src/gpus.js";
 
 const MiB = 1024 ** 2;
@@ -24,17 +28,31 @@ describe("proof workers beside generation, as the miner wires them", () => {
     expect(proofColocation(cfg, [], undefined)).toBeNull();
   });
 
-  it("is refused before connecting when no proof-memory report is available, naming the GPUs and the way out", () => {
-    let err: unknown;
+  it("reports the engine's own need for a group of 16 rollouts of GRAIL_PIPELINE_MAX_MODEL_LEN tokens", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "colocation-model-"));
     try {
-      proofColocation(cfg, [3], undefined);
-    } catch (e) {
-      err = e;
+      writeRandomModel(dir, {
+        modelType: "qwen2",
+        hiddenSize: 64,
+        numLayers: 2,
+        numAttentionHeads: 4,
+        numKeyValueHeads: 2,
+        intermediateSize: 128,
+        vocabSize: 256,
+        seed: 3,
+      });
+      const colocation = proofColocation(cfg, [3]);
+      const reported = await colocation!.proofMemoryNeed(dir);
+      const engine = proofMemoryNeed(dir, { rollouts: 16, tokensPerRollout: cfg.pipeline.maxModelLen });
+      expect(reported).toEqual({
+        weightsBytes: engine.weightsBytes,
+        activationBytes: engine.activationBytes,
+        totalBytes: engine.totalBytes,
+      });
+      expect(engine.batch.tokens).toBe(16 * cfg.pipeline.maxModelLen);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    expect(err).toBeInstanceOf(ColocationUnavailableError);
-    const message = (err as Error).message;
-    expect(message).toContain("GRAIL_PIPELINE_PROOF_COLOCATE=true runs proof GPU 3 beside generation");
-    expect(message).toContain("GRAIL_PIPELINE_PROOF_COLOCATE=false");
   });
 
   it("reads each co-located GPU's total under its physical id and hands the report through", async () => {

@@ -1,5 +1,7 @@
+import { ColocationError } from "@grail/generation";
 import { describe, expect, it } from "vitest";
-import { type BackendStarters, startBackendPair } from "../src/wiring/backends-start.js";
+import { PipelineInitError } from "../src/mining/errors.js";
+import { BackendStartError, type BackendStarters, startBackendPair } from "../src/wiring/backends-start.js";
 
 /** Starters that record what happened, in order; each start resolves or rejects when told. */
 function recorder() {
@@ -53,9 +55,16 @@ describe("starting the generation server and the proof pool", () => {
     const { events, pending, starters, settle } = recorder();
     const started = startBackendPair(starters, "generation-first");
     await settle();
-    pending.generation!.reject(new Error("proof workers beside generation on GPU 3 need 74.0 GiB"));
-    await expect(started).rejects.toThrow(/^proof workers beside generation on GPU 3 need 74\.0 GiB$/);
+    pending.generation!.reject(new ColocationError("proof workers beside generation on GPU 3 need 74.0 GiB"));
+    const err = await started.catch((e: unknown) => e);
+    expect((err as Error).message).toBe("proof workers beside generation on GPU 3 need 74.0 GiB");
     expect(events).toEqual(["start generation"]);
+    // A layout that cannot fit is a configuration a restart cannot cure: the miner exits 2, not 1.
+    expect(err).toBeInstanceOf(BackendStartError);
+    expect((err as BackendStartError).configuration).toBe(true);
+    const init = new PipelineInitError("failed to start", { configuration: true });
+    expect(init.exitCode).toBe(2);
+    expect(new PipelineInitError("failed to start", { configuration: false }).exitCode).toBe(1);
   });
 
   it("stops the server when the proof pool then fails, naming the pool's failure", async () => {

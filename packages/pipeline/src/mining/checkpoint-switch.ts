@@ -74,7 +74,11 @@ export class CheckpointSwitch {
       } catch (err) {
         throw new PipelineInitError(
           `the generation server or the proof workers failed to start on checkpoint ${C}: ${(err as Error).message}`,
-          { checkpointWindow: C, dir },
+          {
+            checkpointWindow: C,
+            dir,
+            configuration: (err as { configuration?: unknown }).configuration === true,
+          },
           { cause: err },
         );
       }

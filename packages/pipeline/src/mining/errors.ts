@@ -42,7 +42,10 @@ export class WindowSkippedError extends MiningError {
  * would keep a broken miner heart-beating forever.
  */
 export class PipelineInitError extends MiningError {
-  readonly exitCode = 1;
+  /** 1: a supervisor restarts the miner; 2 when the cause is a configuration a restart cannot cure. */
+  get exitCode(): number {
+    return this.context.configuration === true ? 2 : 1;
+  }
 }
 
 /** A failure the miner cannot recover from in-process (every proof worker lost, watchdog stall). */

@@ -1,3 +1,16 @@
+import { GenerationConfigError } from "@grail/generation";
+import { MiningError } from "../mining/errors.js";
+
+/**
+ * The backends of the first checkpoint did not start. `configuration`: a failure that a restart
+ * cannot cure (e.g. a co-location whose memory does not fit), so the miner exits 2, not 1.
+ */
+export class BackendStartError extends MiningError {
+  get configuration(): boolean {
+    return this.context.configuration === true;
+  }
+}
+
 /** How to start and stop the generation server and the proof pool of the first checkpoint. */
 export interface BackendStarters<G, P> {
   generation: () => Promise<G>;
@@ -28,8 +41,7 @@ export async function startBackendPair<G, P>(
   }
   if (generation.status === "fulfilled") await starters.stopGeneration(generation.value);
   if (proofs?.status === "fulfilled") await starters.stopProofs(proofs.value);
-  const reasons = [generation, proofs]
-    .filter((r): r is PromiseRejectedResult => r?.status === "rejected")
-    .map((r) => (r.reason as Error).message);
-  throw new Error(reasons.join("; "));
+  const failed = [generation, proofs].filter((r): r is PromiseRejectedResult => r?.status === "rejected");
+  const configuration = failed.some((r) => r.reason instanceof GenerationConfigError);
+  throw new BackendStartError(failed.map((r) => (r.reason as Error).message).join("; "), { configuration });
 }
