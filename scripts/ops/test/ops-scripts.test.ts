@@ -96,7 +96,7 @@ describe("scripts/ops/check-sglang-launch.mjs", () => {
   };
   const FULL_USAGE = `usage: launch_server.py [-h] --model-path MODEL_PATH [--served-model-name SERVED_MODEL_NAME]
   [--host HOST] [--port PORT] [--dtype {auto,half,float16,bfloat16,float,float32}]
-  [--tp-size TP_SIZE] [--mem-fraction-static MEM_FRACTION_STATIC] [--context-length CONTEXT_LENGTH]
+  [--tp-size TP_SIZE] [--dp-size DP_SIZE] [--mem-fraction-static MEM_FRACTION_STATIC] [--context-length CONTEXT_LENGTH]
   [--trust-remote-code] [--load-balance-method {round_robin,shortest_queue,total_tokens}]
   [--disable-custom-all-reduce] [--disable-piecewise-cuda-graph]
   [--max-running-requests MAX_RUNNING_REQUESTS] [--disable-cuda-graph] [--disable-cuda-graph-padding]
@@ -106,7 +106,7 @@ describe("scripts/ops/check-sglang-launch.mjs", () => {
     const r = await run([sglangCheck, process.execPath, fakeLauncher("full", FULL_USAGE)]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain("all 14 launch flags known");
+    expect(r.stdout).toContain("all 15 launch flags known");
   });
 
   it("names a flag the launcher lacks, not fooled by a longer flag with the same start", async () => {
