@@ -41,8 +41,6 @@ struct Layer {
   DeviceBuffer<bf16> inputNorm, wqkv, bqkv, wo, qNorm, kNorm, postNorm, wgateUp, wdown;
 };
 
-}
-
 class CudaBackend final : public Backend {
  public:
   CudaBackend(const ModelConfig& cfg, int device)
