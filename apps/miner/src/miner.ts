@@ -8,25 +8,17 @@ import {
 } from "@grail/chain";
 import type { GpuLayout, MinerConfig } from "@grail/config";
 import { proofEngineFor } from "@grail/config";
-import { DatasetProvisionError, type DatasetStore } from "@grail/environments";
-import {
-  type GenerationServer,
-  type GenerationServerOptions,
-  generationLaunchOptions,
-  type ProofMemoryReport,
-} from "@grail/generation";
+import { DatasetProvisionError } from "@grail/environments";
+import { generationLaunchOptions } from "@grail/generation";
 import type { Logger } from "@grail/log";
 import { type HealthReport, type MetricsServer, type MinerMetrics, startMetricsServer } from "@grail/metrics";
 import {
-  type EngineSettings,
   FatalMiningError,
   MiningEngine,
-  type ProofPool,
   type ProofPoolOptions,
   TrainerCheckpoints,
   WATCHDOG_DEFAULTS,
   Watchdog,
-  type WindowSink,
   wireMining,
 } from "@grail/pipeline";
 import { GrailError, ROLLOUTS_PER_PROBLEM } from "@grail/protocol";
@@ -36,68 +28,16 @@ import { type ChainStart, ChainStartError, chainStart, dryRunChainStart } from "
 import { proofColocation } from "./colocation.js";
 import { provisionMiningDatasets } from "./datasets.js";
 import { DryRun, dryRunDir } from "./dry-run.js";
-import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, type HealthSettings, MinerHealth } from "./health.js";
+import { DEFAULT_HEALTH_SETTINGS, GenerationCalls, MinerHealth } from "./health.js";
 import { createMinerMetrics } from "./monitoring.js";
-import { ProgressLine } from "./progress.js";
+import { attachOperatorControls, progressStreamOf } from "./operator-controls.js";
+import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides } from "./overrides.js";
+
+export { attachOperatorControls, progressStreamOf } from "./operator-controls.js";
+export { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides, type StartedParts } from "./overrides.js";
+
 import { chooseProofBackend, type ProofBackendChoice, ProofBackendError } from "./proof-backend.js";
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-/** Invalid configuration or GPU layout: fix the settings and start again. */
-export const EXIT_CONFIG = 2;
-
-/**
- * Parts a caller may replace: the local network plugs in its own datasets and engine tuning, tests
- * add CPU worker options. Everything left out is built from the configuration.
- */
-export interface MinerOverrides {
-  datasets?: DatasetStore;
-  /** Extra ProofPool options (e.g. `backend: "cpu"`, `threadsPerWorker`, supervision timings). */
-  pool?: Partial<ProofPoolOptions>;
-  /** Extra GenerationServer options (supervisor timings, client retries). */
-  generation?: Partial<Pick<GenerationServerOptions, "supervisor" | "weightSyncTimeoutMs">> & {
-    retry?: GenerationServerOptions["client"]["retry"];
-  };
-  engine?: Partial<EngineSettings>;
-  /**
-   * The proof engine's memory need for a model (weights + peak activations), which the generation
-   * server is lowered by when proof GPUs lie inside its range; default: the engine's own report.
-   */
-  proofMemoryNeed?: ProofMemoryReport;
-  /** Aborting stops the miner as SIGTERM would. */
-  signal?: AbortSignal;
-  /** Install SIGINT/SIGTERM handlers (the CLI does; embedded runs do not). Default true. */
-  handleSignals?: boolean;
-  /** Sees the engine and its backends once built (tests, the local network's status page). */
-  onStarted?: (engine: MiningEngine, parts: StartedParts) => void;
-  /** Where the live progress line goes (a TTY); none when null. Default: stderr when it is a TTY. */
-  progressStream?: NodeJS.WriteStream | null;
-  /** Watchdog silence limit (reference: 1800 s). */
-  watchdogTimeoutMs?: number;
-  /** Windows in a row without an upload before the watchdog exits 1 (default GRAIL_WATCHDOG_WINDOWS). */
-  watchdogWindows?: number;
-  /** /healthz thresholds (stall, generation failures, failed uploads). */
-  health?: Partial<HealthSettings>;
-  /**
-   * --dry-run: everything but the chain commitment and the upload; the first window with rollouts
-   * is kept locally and checked by the local validator, then the miner stops (0 when it passed).
-   */
-  dryRun?: boolean;
-  /** Where the dry run prints what it would have uploaded and the validator's report (default stdout). */
-  out?: NodeJS.WritableStream;
-}
-
-export interface StartedParts {
-  client: SubtensorClient;
-  metrics: MinerMetrics;
-  sink: WindowSink;
-  hotkey: string;
-  /** Null in a dry run with an unregistered hotkey. */
-  uid: number | null;
-  backends: () => { generation: GenerationServer; pool: ProofPool } | null;
-}
-
-/** Proof-pool options the settings decide: the torch workers' interpreter and the engine's switches. */
 export function proofPoolSettings(cfg: MinerConfig): Pick<ProofPoolOptions, "pythonPath" | "engineOptions"> {
   return {
     pythonPath: cfg.pipeline.python,
@@ -415,45 +355,4 @@ async function mine(
   dryRun?.attach(engine);
   await engine.runLoop();
   return dryRun ? dryRun.exitCode : EXIT_OK;
-}
-
-/**
- * What an operator drives a running engine with: SIGINT/SIGTERM finish the window in progress (a
- * second signal exits at once), the caller's abort signal stops it, and a live progress line is
- * drawn on a TTY. Every hook is undone by the returned cleanups.
- */
-export function attachOperatorControls(
-  engine: MiningEngine,
-  overrides: MinerOverrides,
-  cleanups: (() => Promise<unknown>)[],
-  log: Logger,
-): void {
-  const stopOn = (signal: NodeJS.Signals) => {
-    if (engine.stopping) {
-      log.warn(`${signal} again: exiting now`);
-      process.exit(130);
-    }
-    engine.stop(signal);
-  };
-  if (overrides.handleSignals ?? true) {
-    process.on("SIGINT", stopOn);
-    process.on("SIGTERM", stopOn);
-    cleanups.push(async () => {
-      process.off("SIGINT", stopOn);
-      process.off("SIGTERM", stopOn);
-    });
-  }
-  overrides.signal?.addEventListener("abort", () => engine.stop("stop requested"), { once: true });
-
-  const progressStream = progressStreamOf(overrides);
-  if (progressStream) {
-    const line = new ProgressLine(progressStream, () => engine.progress()).start();
-    cleanups.push(async () => line.stop());
-  }
-}
-
-/** Where live progress is drawn: the override, else stderr when it is a terminal. */
-export function progressStreamOf(overrides: MinerOverrides): NodeJS.WriteStream | null {
-  if (overrides.progressStream !== undefined) return overrides.progressStream;
-  return process.stderr.isTTY ? process.stderr : null;
 }
