@@ -15,7 +15,6 @@ import { proofColocation } from "./colocation.js";
 import { datasetLines } from "./datasets.js";
 import { visibleGpus } from "./gpus.js";
 import { checkHotkey } from "./hotkey-check.js";
-import { runLocalNetwork } from "./local-network.js";
 import { EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, type MinerOverrides, runMining } from "./miner.js";
 import { chooseProofBackend, ProofBackendError } from "./proof-backend.js";
 
@@ -123,6 +122,8 @@ export async function runMiner(
         );
         return EXIT_CONFIG;
       }
+      // Loaded only here: a real-network start never loads the local network (chopsticks, s3rver).
+      const { runLocalNetwork } = await import("./local-network.js");
       return await runLocalNetwork(cfg, log, io.stdout, io.env, overrides);
     }
     return await runMining(cfg, checked.layout, log, io.env, {
