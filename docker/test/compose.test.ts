@@ -129,13 +129,13 @@ describe("docker-compose.yml: the miner's GPU layout", () => {
     };
     const eight = minerConfig({ ...env, ...block("Eight GPUs") });
     expect(checkGpuLayout(eight.pipeline, 8).summary).toBe(
-      "visible GPUs 0..7; generation TP=2 × DP=4 on [0,1,2,3,4,5,6,7]; proof [7] beside generation",
+      "visible GPUs 0..7; generation TP=4 × DP=2 on [0,1,2,3,4,5,6,7]; proof [2,3,6,7] beside generation",
     );
     const four = minerConfig({ ...env, ...block("Four GPUs") });
     expect(checkGpuLayout(four.pipeline, 4).summary).toBe(
-      "visible GPUs 0..3; generation TP=2 × DP=2 on [0,1,2,3]; proof [3] beside generation",
+      "visible GPUs 0..3; generation TP=2 × DP=2 on [0,1,2,3]; proof [1,2,3] beside generation",
     );
-    expect(four.pipeline.groupsPerBatch).toBe(32);
+    expect(four.pipeline.groupsPerBatch).toBe(192);
   });
 
   it("lets the operator's .env override the defaults and keeps container paths fixed", () => {

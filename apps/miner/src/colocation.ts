@@ -33,7 +33,14 @@ export function engineMemoryReport(maxModelLen: number): ProofMemoryReport {
     return {
       weightsBytes: need.weightsBytes,
       activationBytes: need.activationBytes,
-      totalBytes: need.totalBytes,
+      totalBytes: need.totalBytes + WORKER_PROCESS_OVERHEAD_BYTES,
     };
   };
 }
+
+/**
+ * What a proof worker process holds beyond the engine's buffers: its CUDA context, cuBLASLt's kernels
+ * and allocator rounding. Measured 0.57–0.63 GiB over the reported need on H100 and H200
+ * (docs/performance.md); rounded up.
+ */
+export const WORKER_PROCESS_OVERHEAD_BYTES = 0.75 * 1024 ** 3;

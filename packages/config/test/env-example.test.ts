@@ -62,11 +62,11 @@ describe(".env.example", () => {
     );
     const fourDp = load(assignments(examples[1]!), "four-dp");
     expect(checkGpuLayout(fourDp.pipeline, fourDp.pipeline.cudaVisibleDevices!.length).summary).toBe(
-      "visible GPUs 0..3; generation TP=2 × DP=2 on [0,1,2,3]; proof [3] beside generation",
+      "visible GPUs 0..3; generation TP=2 × DP=2 on [0,1,2,3]; proof [1,2,3] beside generation",
     );
     const eightDp = load(assignments(examples[2]!), "eight-dp");
     expect(checkGpuLayout(eightDp.pipeline, eightDp.pipeline.cudaVisibleDevices!.length).summary).toBe(
-      "visible GPUs 0..7; generation TP=2 × DP=4 on [0,1,2,3,4,5,6,7]; proof [7] beside generation",
+      "visible GPUs 0..7; generation TP=4 × DP=2 on [0,1,2,3,4,5,6,7]; proof [2,3,6,7] beside generation",
     );
     const eight = load(assignments(examples[3]!), "eight");
     expect(eight.pipeline.groupsPerBatch).toBe(72);
